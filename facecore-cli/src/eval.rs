@@ -1,0 +1,320 @@
+//! `facecore eval lfw|detect` and `facecore calibrate`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use clap::{Args, Subcommand};
+use facecore::eval::{kfold_accuracy, parse_lfw_pairs, parse_wider_gt, read_text, score_detections, tar_at_fmr};
+use facecore::{Detector, DetectorConfig, Embedding, Image, Preset, Recognizer};
+
+use crate::AnyResult;
+use crate::progress::Progress;
+
+#[derive(Subcommand)]
+pub enum EvalCmd {
+    /// 10-fold style verification accuracy on LFW pairs (last line starts with `lfw accuracy=`).
+    Lfw(LfwArgs),
+    /// Precision, recall and average precision against WIDER-format ground truth.
+    Detect {
+        /// Folder with the images named in the ground truth.
+        #[arg(long)]
+        images: PathBuf,
+        /// WIDER-format ground truth (gt_bbx.txt).
+        #[arg(long)]
+        gt: PathBuf,
+        /// IoU for a match.
+        #[arg(long, default_value_t = 0.5)]
+        iou: f32,
+        /// Detector score threshold (low, so the precision/recall curve is complete).
+        #[arg(long, default_value_t = 0.3)]
+        score: f32,
+        /// Longest side of the network input.
+        #[arg(long, default_value_t = 640)]
+        input: u32,
+    },
+}
+
+#[derive(Args)]
+pub struct LfwArgs {
+    /// Folder holding lfw-deepfunneled/.
+    #[arg(long)]
+    root: PathBuf,
+    /// pairs.txt
+    #[arg(long)]
+    pairs: PathBuf,
+    /// Preset(s) to evaluate, comma separated (accurate, fast, dlib, sface).
+    #[arg(long, default_value = "accurate", value_delimiter = ',')]
+    preset: Vec<Preset>,
+    /// Use only the first N pairs of each fold half (quick runs).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Worker threads (each runs single-threaded inference).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Fail (exit 1) when the accuracy of any preset is below this, in percent.
+    #[arg(long)]
+    min_accuracy: Option<f64>,
+}
+
+#[derive(Args)]
+pub struct CalibrateArgs {
+    /// Folder holding lfw-deepfunneled/.
+    #[arg(long)]
+    root: PathBuf,
+    /// Preset(s) to calibrate, comma separated.
+    #[arg(long, default_value = "accurate,fast,dlib,sface", value_delimiter = ',')]
+    preset: Vec<Preset>,
+    /// Threshold table to update (rows of other spaces are kept).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+}
+
+pub fn run(cmd: EvalCmd) -> AnyResult {
+    match cmd {
+        EvalCmd::Lfw(a) => lfw(&a),
+        EvalCmd::Detect { images, gt, iou, score, input } => detect(&images, &gt, iou, score, input),
+    }
+}
+
+/// The face to use in an LFW image: the detection closest to the centre (LFW crops are
+/// centred on their subject), from a permissive detector.
+fn lfw_detector() -> AnyResult<Detector> {
+    Ok(Detector::bundled(DetectorConfig { score_threshold: 0.3, ..Default::default() })?)
+}
+
+/// Embeds every image on `threads` workers; `None` where no face was found.
+fn embed_all(files: &[PathBuf], det: &Detector, rec: &Recognizer, threads: usize, label: &'static str) -> AnyResult<Vec<Option<Embedding>>> {
+    let out: Mutex<Vec<Option<Embedding>>> = Mutex::new(vec![None; files.len()]);
+    let next = Mutex::new(0usize);
+    let progress = Mutex::new(Progress::new(label, files.len()));
+    let first_err: Mutex<Option<String>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| {
+                loop {
+                    let i = {
+                        let Ok(mut n) = next.lock() else { return };
+                        let i = *n;
+                        *n += 1;
+                        i
+                    };
+                    if i >= files.len() {
+                        return;
+                    }
+                    let r = (|| -> facecore::Result<Option<Embedding>> {
+                        let img = Image::open(&files[i])?;
+                        let faces = det.detect(&img)?;
+                        let (cx, cy) = (img.width() as f32 / 2.0, img.height() as f32 / 2.0);
+                        let best = faces.into_iter().min_by(|a, b| {
+                            let d = |f: &facecore::Face| (f.bbox.x + f.bbox.width / 2.0 - cx).powi(2) + (f.bbox.y + f.bbox.height / 2.0 - cy).powi(2);
+                            d(a).total_cmp(&d(b))
+                        });
+                        best.map(|f| rec.embed(&img, &f)).transpose()
+                    })();
+                    match r {
+                        Ok(e) => {
+                            if let Ok(mut o) = out.lock() {
+                                o[i] = e;
+                            }
+                        }
+                        Err(e) => {
+                            if let Ok(mut f) = first_err.lock() {
+                                f.get_or_insert(format!("{}: {e}", files[i].display()));
+                            }
+                        }
+                    }
+                    if let Ok(mut p) = progress.lock() {
+                        p.tick();
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_err.into_inner().ok().flatten() {
+        return Err(e.into());
+    }
+    Ok(out.into_inner().map_err(|_| "worker panicked")?)
+}
+
+fn lfw(a: &LfwArgs) -> AnyResult {
+    let mut pairs = parse_lfw_pairs(&read_text(&a.pairs)?)?;
+    if let Some(n) = a.limit {
+        let mut seen: HashMap<(usize, bool), usize> = HashMap::new();
+        pairs.retain(|p| {
+            let c = seen.entry((p.fold, p.same)).or_default();
+            *c += 1;
+            *c <= n
+        });
+    }
+    let mut files: Vec<PathBuf> = pairs.iter().flat_map(|p| [p.a.clone(), p.b.clone()]).collect();
+    files.sort();
+    files.dedup();
+    let index: HashMap<&PathBuf, usize> = files.iter().enumerate().map(|(i, f)| (f, i)).collect();
+    let abs: Vec<PathBuf> = files.iter().map(|f| a.root.join(f)).collect();
+    let folds = pairs.iter().map(|p| p.fold).max().map_or(0, |m| m + 1);
+    println!("lfw: {} pairs in {folds} folds, {} images", pairs.len(), files.len());
+    let det = lfw_detector()?;
+    let mut failed_floor = false;
+    let mut last = String::new();
+    for preset in &a.preset {
+        let rec = Recognizer::from_preset(*preset)?;
+        let t0 = std::time::Instant::now();
+        let embs = embed_all(&abs, &det, &rec, a.threads, "embedding")?;
+        let secs = t0.elapsed().as_secs_f64();
+        let missing = embs.iter().filter(|e| e.is_none()).count();
+        let mut scores = Vec::with_capacity(pairs.len());
+        let (mut genuine, mut imp) = (Vec::new(), Vec::new());
+        for p in &pairs {
+            let (ea, eb) = (&embs[index[&p.a]], &embs[index[&p.b]]);
+            // A pair with an undetected face scores -1: counted, never silently dropped.
+            let s = match (ea, eb) {
+                (Some(x), Some(y)) => x.similarity(y)?,
+                _ => -1.0,
+            };
+            scores.push((s, p.same, p.fold));
+            if p.same { genuine.push(s) } else { imp.push(s) }
+        }
+        let (mean, std, per) = kfold_accuracy(&scores);
+        let tar = tar_at_fmr(&genuine, &imp, 1e-3).map_or(0.0, |t| t.1);
+        println!(
+            "preset {:<9} space {}: folds [{}], {} images without a face, {:.1} ms/image ({} threads)",
+            preset.name(),
+            rec.space(),
+            per.iter().map(|x| format!("{:.2}", x * 100.0)).collect::<Vec<_>>().join(" "),
+            missing,
+            secs * 1e3 / abs.len() as f64,
+            a.threads
+        );
+        last = format!(
+            "lfw accuracy={:.2}% std={:.2} tar@fmr1e-3={:.2}% preset={} pairs={} folds={folds}",
+            mean * 100.0,
+            std * 100.0,
+            tar * 100.0,
+            preset.name(),
+            pairs.len()
+        );
+        if a.preset.len() > 1 {
+            println!("{last}");
+        }
+        if a.min_accuracy.is_some_and(|m| mean * 100.0 < m) {
+            failed_floor = true;
+        }
+    }
+    if a.preset.len() == 1 {
+        println!("{last}");
+    }
+    if failed_floor {
+        return Err(format!("accuracy below the floor of {:.2}%", a.min_accuracy.unwrap_or_default()).into());
+    }
+    Ok(())
+}
+
+fn detect(images: &Path, gt: &Path, iou: f32, score: f32, input: u32) -> AnyResult {
+    let gt = parse_wider_gt(&read_text(gt)?)?;
+    let det = Detector::bundled(DetectorConfig { score_threshold: score, input_size: facecore::InputSize::FitLongest(input), ..Default::default() })?;
+    let mut dets = Vec::new();
+    let mut p = Progress::new("detect", gt.len());
+    for g in &gt {
+        let img = Image::open(images.join(&g.file))?;
+        dets.push(det.detect(&img)?.into_iter().map(|f| (f.bbox, f.score)).collect::<Vec<_>>());
+        p.tick();
+    }
+    let boxes: Vec<_> = gt.iter().map(|g| g.boxes.clone()).collect();
+    let s = score_detections(&boxes, &dets, iou);
+    // Also at the default operating threshold.
+    let d = DetectorConfig::default().score_threshold;
+    let dets_default: Vec<Vec<_>> = dets.iter().map(|v| v.iter().copied().filter(|x| x.1 >= d).collect()).collect();
+    let sd = score_detections(&boxes, &dets_default, iou);
+    println!(
+        "detect: {} images, {} faces; at score>={score}: {} detections, AP={:.3}; at the default score>={d}: precision={:.3} recall={:.3}",
+        gt.len(),
+        s.gt,
+        s.detections,
+        s.average_precision,
+        sd.precision,
+        sd.recall
+    );
+    println!("detection precision={:.3} recall={:.3} ap={:.3} iou={iou} input={input}", sd.precision, sd.recall, s.average_precision);
+    Ok(())
+}
+
+/// Person name of an LFW file `lfw-deepfunneled/<name>/<name>_0001.jpg`.
+fn person_of(p: &Path) -> String {
+    p.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+pub fn calibrate(a: &CalibrateArgs) -> AnyResult {
+    let base = a.root.join("lfw-deepfunneled");
+    let mut files = Vec::new();
+    for d in std::fs::read_dir(&base).map_err(|e| format!("{}: {e}", base.display()))? {
+        let d = d?.path();
+        if d.is_dir() {
+            for f in std::fs::read_dir(&d)? {
+                let f = f?.path();
+                if f.extension().is_some_and(|e| e == "jpg") {
+                    files.push(f);
+                }
+            }
+        }
+    }
+    files.sort();
+    let people: Vec<String> = files.iter().map(|f| person_of(f)).collect();
+    println!("calibrate: {} images of {} people", files.len(), people.iter().collect::<std::collections::BTreeSet<_>>().len());
+    let det = lfw_detector()?;
+    let mut rows: BTreeMap<(String, String), String> = BTreeMap::new();
+    if let Some(out) = &a.out {
+        if let Ok(t) = std::fs::read_to_string(out) {
+            for l in t.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+                let f: Vec<&str> = l.split('\t').collect();
+                if f.len() > 2 {
+                    rows.insert((f[0].to_string(), f[1].to_string()), l.to_string());
+                }
+            }
+        }
+    }
+    for preset in &a.preset {
+        let rec = Recognizer::from_preset(*preset)?;
+        let embs = embed_all(&files, &det, &rec, a.threads, "embedding")?;
+        let (mut genuine, mut imp) = (Vec::new(), Vec::new());
+        for i in 0..files.len() {
+            let Some(ei) = &embs[i] else { continue };
+            for j in i + 1..files.len() {
+                let Some(ej) = &embs[j] else { continue };
+                let s = ei.similarity(ej)?;
+                if people[i] == people[j] { genuine.push(s) } else { imp.push(s) }
+            }
+        }
+        let space = rec.space().to_string();
+        println!("preset {} space {space}: {} genuine, {} impostor pairs", preset.name(), genuine.len(), imp.len());
+        for (op, fmr) in [("fmr1e-3", 1e-3), ("fmr1e-4", 1e-4)] {
+            let (t, tar, fa) = tar_at_fmr(&genuine, &imp, fmr).ok_or("no impostor pairs")?;
+            println!("  {op}: threshold={t:.4} tar={:.2}% measured fmr={fa:.2e}", tar * 100.0);
+            rows.insert((space.clone(), op.into()), format!("{space}\t{op}\t{t:.4}\t{fa:.2e}\t{tar:.4}\t{}\t{}", imp.len(), genuine.len()));
+        }
+        let mut balanced: Vec<(f32, bool)> = genuine.iter().map(|&s| (s, true)).collect();
+        // Balance the classes by sampling impostors evenly.
+        let step = (imp.len() / genuine.len().max(1)).max(1);
+        balanced.extend(imp.iter().step_by(step).map(|&s| (s, false)));
+        let t = facecore::eval::best_threshold(&balanced);
+        let acc = facecore::eval::accuracy_at(&balanced, t);
+        let fa = imp.iter().filter(|&&s| s >= t).count() as f64 / imp.len().max(1) as f64;
+        let tar = genuine.iter().filter(|&&s| s >= t).count() as f64 / genuine.len().max(1) as f64;
+        println!("  best-accuracy: threshold={t:.4} accuracy={:.2}% fmr={fa:.2e} tar={:.2}%", acc * 100.0, tar * 100.0);
+        rows.insert((space.clone(), "best-accuracy".into()), format!("{space}\tbest-accuracy\t{t:.4}\t{fa:.2e}\t{tar:.4}\t{}\t{}", imp.len(), genuine.len()));
+    }
+    if let Some(out) = &a.out {
+        let mut text = String::from("# space\top\tthreshold\tfmr\ttar\timpostor_pairs\tgenuine_pairs\n");
+        text.push_str("# written by: facecore calibrate --root ../shared/data/lfw-dev --out facecore/src/thresholds.tsv\n");
+        for r in rows.values() {
+            text.push_str(r);
+            text.push('\n');
+        }
+        std::fs::write(out, text)?;
+        println!("wrote {}", out.display());
+    }
+    Ok(())
+}
+

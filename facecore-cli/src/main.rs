@@ -1,0 +1,284 @@
+//! `facecore`: detect, enrol, identify and verify faces; evaluate and benchmark.
+#![allow(clippy::print_stdout)]
+
+mod annotate;
+mod bench;
+mod eval;
+mod progress;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use facecore::{DetectorConfig, FacePipeline, Gallery, Identity, Image, OperatingPoint, Preset};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(name = "facecore", version, about = "Face detection and recognition on licence-clean models")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// accurate (default: SFace + dlib ResNet, flipped, fused), fast, dlib (face_recognition compatible), sface
+    #[arg(long, default_value = "accurate")]
+    preset: Preset,
+    /// Print JSON lines instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Detect faces: one line per face (image, box x y w h, score, landmarks).
+    Detect {
+        images: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// Write an annotated copy of each image into this directory.
+        #[arg(long)]
+        annotate: Option<PathBuf>,
+        /// Minimum detector score.
+        #[arg(long, default_value_t = DetectorConfig::default().score_threshold)]
+        score: f32,
+    },
+    /// Enrol NAME from the most confident face of each IMAGE (creates the gallery if needed).
+    Enroll {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        gallery: PathBuf,
+        name: String,
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Identify every face: one line per face (image, box, name or unknown, score).
+    Identify {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        gallery: PathBuf,
+        /// fmr1e-3 (default), fmr1e-4, best-accuracy
+        #[arg(long, default_value = "fmr1e-3")]
+        op: OperatingPoint,
+        /// Write annotated images into this directory.
+        #[arg(long)]
+        annotate: Option<PathBuf>,
+        /// Images or directories of images.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
+    /// Are the most confident faces of two images the same person?
+    Verify {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value = "fmr1e-3")]
+        op: OperatingPoint,
+        image1: PathBuf,
+        image2: PathBuf,
+    },
+    /// Enrol the two people of the committed portraits, find them in a third photo.
+    Demo {
+        #[arg(long, default_value = "accurate")]
+        preset: Preset,
+        /// Folder with obama.jpg, biden.jpg and two_people.jpg.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures"))]
+        fixtures: PathBuf,
+        /// Where to write the annotated image.
+        #[arg(long, default_value = "demo.png")]
+        out: PathBuf,
+    },
+    /// Per-stage single-thread latency (medians) on one image.
+    Bench(bench::BenchArgs),
+    /// Accuracy on LFW or detection ground truth.
+    Eval {
+        #[command(subcommand)]
+        what: eval::EvalCmd,
+    },
+    /// Calibrate verification thresholds on LFW (all pairs formable in the split).
+    Calibrate(eval::CalibrateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.cmd) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("facecore: {e}");
+            let mut src = std::error::Error::source(&*e);
+            while let Some(s) = src {
+                eprintln!("  caused by: {s}");
+                src = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type AnyResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+/// Image files under the inputs (directories are listed, sorted; non-images skipped).
+pub(crate) fn expand_inputs(inputs: &[PathBuf]) -> AnyResult<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| format!("{}: {e}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| is_image(f))
+                .collect();
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn is_image(p: &Path) -> bool {
+    matches!(p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(), Some("jpg" | "jpeg" | "png"))
+}
+
+fn fmt_box(b: &facecore::Rect) -> String {
+    format!("{:.0} {:.0} {:.0} {:.0}", b.x, b.y, b.width, b.height)
+}
+
+fn run(cmd: Cmd) -> AnyResult {
+    match cmd {
+        Cmd::Detect { images, json, annotate, score } => {
+            let det = facecore::Detector::bundled(DetectorConfig { score_threshold: score, ..Default::default() })?;
+            for path in expand_inputs(&images)? {
+                let img = Image::open(&path)?;
+                let faces = det.detect(&img)?;
+                for f in &faces {
+                    let lm: Vec<[f32; 2]> = f.landmarks.iter().map(|p| [p.x, p.y]).collect();
+                    if json {
+                        println!(
+                            "{}",
+                            json!({"image": path, "box": [f.bbox.x, f.bbox.y, f.bbox.width, f.bbox.height], "score": f.score, "landmarks": lm})
+                        );
+                    } else {
+                        println!("{}\t{}\t{:.3}", path.display(), fmt_box(&f.bbox), f.score);
+                    }
+                }
+                if let Some(dir) = &annotate {
+                    let labels: Vec<(facecore::Face, String)> = faces.iter().map(|f| (*f, format!("{:.2}", f.score))).collect();
+                    annotate::write(&img, &labels, &dir.join(annotated_name(&path)))?;
+                }
+            }
+            Ok(())
+        }
+        Cmd::Enroll { common, gallery, name, images } => {
+            let pipeline = FacePipeline::from_preset(common.preset)?;
+            let mut g = Gallery::load_or_new(&gallery)?;
+            let mut added = 0;
+            for path in expand_inputs(&images)? {
+                let img = Image::open(&path)?;
+                match pipeline.embed_best(&img)? {
+                    Some(f) => {
+                        g.enroll(&name, &f.embedding)?;
+                        added += 1;
+                    }
+                    None => eprintln!("facecore: no face found in {}", path.display()),
+                }
+            }
+            if added == 0 {
+                return Err(format!("no face enrolled for {name}").into());
+            }
+            g.save(&gallery)?;
+            if common.json {
+                println!("{}", json!({"name": name, "enrolled": added, "people": g.len(), "gallery": gallery}));
+            } else {
+                println!("enrolled {added} face(s) of {name}; {} people in {}", g.len(), gallery.display());
+            }
+            Ok(())
+        }
+        Cmd::Identify { common, gallery, op, annotate, inputs } => {
+            let pipeline = FacePipeline::from_preset(common.preset)?;
+            let g = Gallery::load(&gallery)?;
+            let threshold = op.threshold(pipeline.recognizer().space())?;
+            for path in expand_inputs(&inputs)? {
+                let img = Image::open(&path)?;
+                let mut labels = Vec::new();
+                for f in pipeline.analyze(&img)? {
+                    let (name, score) = match g.identify(&f.embedding, threshold)? {
+                        Identity::Known(m) => (m.name, m.score),
+                        Identity::Unknown(best) => ("unknown".to_string(), best.map_or(0.0, |m| m.score)),
+                    };
+                    if common.json {
+                        let b = f.face.bbox;
+                        println!("{}", json!({"image": path, "box": [b.x, b.y, b.width, b.height], "name": name, "score": score, "threshold": threshold}));
+                    } else {
+                        println!("{}\t{}\t{}\t{:.3}", path.display(), fmt_box(&f.face.bbox), name, score);
+                    }
+                    labels.push((f.face, name));
+                }
+                if let Some(dir) = &annotate {
+                    annotate::write(&img, &labels, &dir.join(annotated_name(&path)))?;
+                }
+            }
+            Ok(())
+        }
+        Cmd::Verify { common, op, image1, image2 } => {
+            let pipeline = FacePipeline::from_preset(common.preset)?;
+            let embed = |p: &Path| -> AnyResult<facecore::Embedding> {
+                Ok(pipeline.embed_best(&Image::open(p)?)?.ok_or_else(|| format!("no face found in {}", p.display()))?.embedding)
+            };
+            let v = facecore::verify(&embed(&image1)?, &embed(&image2)?, op)?;
+            if common.json {
+                println!("{}", json!({"same_person": v.same_person, "similarity": v.similarity, "threshold": v.threshold, "operating_point": op.name()}));
+            } else {
+                println!(
+                    "{}\tsimilarity={:.4}\tthreshold={:.4} ({})",
+                    if v.same_person { "same" } else { "different" },
+                    v.similarity,
+                    v.threshold,
+                    op.name()
+                );
+            }
+            Ok(())
+        }
+        Cmd::Demo { preset, fixtures, out } => demo(preset, &fixtures, &out),
+        Cmd::Bench(args) => bench::run(&args),
+        Cmd::Eval { what } => eval::run(what),
+        Cmd::Calibrate(args) => eval::calibrate(&args),
+    }
+}
+
+fn annotated_name(p: &Path) -> PathBuf {
+    let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+    PathBuf::from(format!("{stem}.annotated.png"))
+}
+
+fn demo(preset: Preset, fixtures: &Path, out: &Path) -> AnyResult {
+    let t0 = std::time::Instant::now();
+    let pipeline = FacePipeline::from_preset(preset)?;
+    println!("preset {} ({}), models loaded in {:.2} s", preset.name(), pipeline.recognizer().space(), t0.elapsed().as_secs_f32());
+    let mut gallery = Gallery::new();
+    for (name, file) in [("obama", "obama.jpg"), ("biden", "biden.jpg")] {
+        let img = Image::open(fixtures.join(file))?;
+        let f = pipeline.embed_best(&img)?.ok_or_else(|| format!("no face in {file}"))?;
+        gallery.enroll(name, &f.embedding)?;
+        println!("enrolled {name} from {file} (face at {}, score {:.3})", fmt_box(&f.face.bbox), f.face.score);
+    }
+    let threshold = OperatingPoint::default().threshold(pipeline.recognizer().space())?;
+    let img = Image::open(fixtures.join("two_people.jpg"))?;
+    let t1 = std::time::Instant::now();
+    let faces = pipeline.analyze(&img)?;
+    let dt = t1.elapsed();
+    let mut labels = Vec::new();
+    for f in faces {
+        let (name, score) = match gallery.identify(&f.embedding, threshold)? {
+            Identity::Known(m) => (m.name, m.score),
+            Identity::Unknown(best) => ("unknown".into(), best.map_or(0.0, |m| m.score)),
+        };
+        println!("two_people.jpg\t{}\t{name}\t{score:.3}", fmt_box(&f.face.bbox));
+        labels.push((f.face, name));
+    }
+    annotate::write(&img, &labels, out)?;
+    println!("found {} faces in {:.0} ms (threshold {threshold:.3} at {}); annotated image: {}", labels.len(), dt.as_secs_f64() * 1e3, OperatingPoint::default().name(), out.display());
+    Ok(())
+}

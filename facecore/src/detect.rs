@@ -1,0 +1,291 @@
+//! Face detection with YuNet (2023mar): boxes, scores and 5 landmarks.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::geometry::{Point, Rect, nms};
+use crate::image::Image;
+use crate::model::Net;
+
+/// A detected face, in the coordinates of the image it was found in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Face {
+    /// The face box.
+    pub bbox: Rect,
+    /// Detector confidence in 0..1.
+    pub score: f32,
+    /// Five landmarks in YuNet's order, left to right in the image: the subject's right eye,
+    /// left eye, nose tip, right mouth corner, left mouth corner.
+    pub landmarks: [Point; 5],
+}
+
+/// How a frame is scaled before it enters the network (whose sides must be multiples of 32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InputSize {
+    /// Scale so that the longest side is this many pixels, keep the aspect ratio, pad the
+    /// other side up to a multiple of 32. The default, `FitLongest(640)`.
+    FitLongest(u32),
+    /// Keep the frame's own size, padded up to multiples of 32 (no resampling).
+    Native,
+}
+
+/// Detector settings, all with documented defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectorConfig {
+    /// Minimum score to keep a face (default 0.6).
+    pub score_threshold: f32,
+    /// IoU above which the weaker of two overlapping boxes is dropped (default 0.3).
+    pub nms_iou: f32,
+    /// Faces whose box is narrower or shorter than this, in input-image pixels, are dropped
+    /// (default 0: keep all).
+    pub min_face_size: f32,
+    /// Keep at most this many faces, the highest scores first (default 256).
+    pub max_faces: usize,
+    /// Network input size policy (default `FitLongest(640)`).
+    pub input_size: InputSize,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            score_threshold: 0.6,
+            nms_iou: 0.3,
+            min_face_size: 0.0,
+            max_faces: 256,
+            input_size: InputSize::FitLongest(640),
+        }
+    }
+}
+
+impl DetectorConfig {
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the first bad field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |d: String| Err(Error::input("detector option", d));
+        if !(0.0..=1.0).contains(&self.score_threshold) {
+            return bad(format!("score_threshold {} is not in 0..1", self.score_threshold));
+        }
+        if !(0.0..=1.0).contains(&self.nms_iou) {
+            return bad(format!("nms_iou {} is not in 0..1", self.nms_iou));
+        }
+        if !self.min_face_size.is_finite() || self.min_face_size < 0.0 {
+            return bad(format!("min_face_size {} must be a finite number >= 0", self.min_face_size));
+        }
+        if let InputSize::FitLongest(n) = self.input_size {
+            if !(32..=4096).contains(&n) {
+                return bad(format!("input size {n} is not in 32..4096"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The YuNet face detector. Cheap to clone (shared model); `Send + Sync`.
+#[derive(Clone)]
+pub struct Detector {
+    net: Arc<Net>,
+    config: DetectorConfig,
+}
+
+/// Network input geometry for one frame.
+struct Letterbox {
+    in_w: usize,
+    in_h: usize,
+    /// Resized content size (before padding).
+    w: usize,
+    h: usize,
+    /// Original pixels per network pixel.
+    sx: f32,
+    sy: f32,
+}
+
+fn round_up_32(v: usize) -> usize {
+    v.div_ceil(32).max(1) * 32
+}
+
+impl Detector {
+    /// Loads YuNet from ONNX bytes (checksum-verified by [`crate::models`] when bundled).
+    ///
+    /// # Errors
+    /// [`Error::ModelLoad`] for a file that is not YuNet, [`Error::InvalidInput`] for a bad config.
+    pub fn from_onnx(onnx: &[u8], config: DetectorConfig) -> Result<Self> {
+        config.validate()?;
+        let net = Net::from_bytes("yunet-2023mar", onnx)?;
+        let det = Detector { net: Arc::new(net), config };
+        // Prove the file is YuNet now rather than on the first frame.
+        det.check_outputs()?;
+        Ok(det)
+    }
+
+    /// The bundled YuNet model.
+    ///
+    /// # Errors
+    /// As [`Detector::from_onnx`].
+    pub fn bundled(config: DetectorConfig) -> Result<Self> {
+        Self::from_onnx(crate::models::bytes(crate::models::ModelFile::Yunet)?, config)
+    }
+
+    fn check_outputs(&self) -> Result<()> {
+        let outs = self.net.run([1, 3, 64, 64], &vec![0.0; 3 * 64 * 64])?;
+        let ok = outs.len() == 12
+            && [8usize, 16, 32].iter().enumerate().all(|(i, s)| {
+                let n = (64 / s) * (64 / s);
+                [1usize, 1, 4, 10].iter().enumerate().all(|(k, c)| outs[k * 3 + i].data.len() == n * c)
+            });
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::ModelLoad {
+                model: self.net.id().into(),
+                detail: "outputs are not YuNet's cls/obj/bbox/kps at strides 8, 16, 32".into(),
+            })
+        }
+    }
+
+    /// A detector sharing this model with other settings.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a bad config.
+    pub fn with_config(&self, config: DetectorConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Detector { net: self.net.clone(), config })
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    fn letterbox(&self, w: u32, h: u32) -> Letterbox {
+        let (w, h) = (w as usize, h as usize);
+        let (rw, rh) = match self.config.input_size {
+            InputSize::Native => (w, h),
+            InputSize::FitLongest(n) => {
+                let s = n as f32 / w.max(h) as f32;
+                (((w as f32 * s).round() as usize).max(1), ((h as f32 * s).round() as usize).max(1))
+            }
+        };
+        Letterbox { in_w: round_up_32(rw), in_h: round_up_32(rh), w: rw, h: rh, sx: w as f32 / rw as f32, sy: h as f32 / rh as f32 }
+    }
+
+    /// Finds faces, best first.
+    ///
+    /// # Errors
+    /// [`Error::Inference`] if the engine fails.
+    pub fn detect(&self, img: &Image) -> Result<Vec<Face>> {
+        let lb = self.letterbox(img.width(), img.height());
+        let input = to_bgr_planes(img, &lb);
+        let outs = self.net.run([1, 3, lb.in_h, lb.in_w], &input)?;
+        let mut faces = Vec::new();
+        for (i, stride) in [8usize, 16, 32].into_iter().enumerate() {
+            let (cols, rows) = (lb.in_w / stride, lb.in_h / stride);
+            let (cls, obj, bbox, kps) = (&outs[i].data, &outs[3 + i].data, &outs[6 + i].data, &outs[9 + i].data);
+            if cls.len() < rows * cols || obj.len() < rows * cols || bbox.len() < 4 * rows * cols || kps.len() < 10 * rows * cols {
+                return Err(Error::Inference { model: self.net.id(), source: "unexpected output size".into() });
+            }
+            for idx in 0..rows * cols {
+                let score = (cls[idx].clamp(0.0, 1.0) * obj[idx].clamp(0.0, 1.0)).sqrt();
+                if score < self.config.score_threshold {
+                    continue;
+                }
+                let (row, col) = ((idx / cols) as f32, (idx % cols) as f32);
+                let s = stride as f32;
+                let b = &bbox[idx * 4..idx * 4 + 4];
+                let (cx, cy) = ((col + b[0]) * s, (row + b[1]) * s);
+                let (bw, bh) = (b[2].exp() * s, b[3].exp() * s);
+                let k = &kps[idx * 10..idx * 10 + 10];
+                let mut landmarks = [Point::default(); 5];
+                for (j, lm) in landmarks.iter_mut().enumerate() {
+                    *lm = Point { x: (col + k[2 * j]) * s * lb.sx, y: (row + k[2 * j + 1]) * s * lb.sy };
+                }
+                let bbox = Rect { x: (cx - bw / 2.0) * lb.sx, y: (cy - bh / 2.0) * lb.sy, width: bw * lb.sx, height: bh * lb.sy };
+                if !bbox.is_finite() {
+                    continue;
+                }
+                faces.push(Face { bbox, score, landmarks });
+            }
+        }
+        let mut faces = nms(faces, |f| (f.bbox, f.score), self.config.nms_iou);
+        let (iw, ih) = (img.width() as f32, img.height() as f32);
+        faces.retain(|f| f.bbox.width >= self.config.min_face_size && f.bbox.height >= self.config.min_face_size);
+        for f in &mut faces {
+            f.bbox = f.bbox.clip(iw, ih);
+        }
+        faces.retain(|f| f.bbox.width > 0.0 && f.bbox.height > 0.0);
+        faces.truncate(self.config.max_faces);
+        Ok(faces)
+    }
+}
+
+/// Resamples (bilinear, pixel centres aligned) into BGR float planes of the padded input size,
+/// values 0..255, zeros in the padding.
+fn to_bgr_planes(img: &Image, lb: &Letterbox) -> Vec<f32> {
+    let plane = lb.in_w * lb.in_h;
+    let mut out = vec![0.0f32; 3 * plane];
+    let src = img.as_rgb();
+    let (sw, sh) = (src.width() as usize, src.height() as usize);
+    let raw = src.as_raw();
+    if lb.w == sw && lb.h == sh {
+        for y in 0..sh {
+            for x in 0..sw {
+                let p = &raw[(y * sw + x) * 3..];
+                let o = y * lb.in_w + x;
+                out[o] = f32::from(p[2]);
+                out[plane + o] = f32::from(p[1]);
+                out[2 * plane + o] = f32::from(p[0]);
+            }
+        }
+        return out;
+    }
+    // Precompute horizontal taps once per column.
+    let taps = |n_dst: usize, n_src: usize, scale: f32| -> Vec<(usize, usize, f32)> {
+        (0..n_dst)
+            .map(|d| {
+                let s = ((d as f32 + 0.5) * scale - 0.5).clamp(0.0, (n_src - 1) as f32);
+                let i0 = s.floor() as usize;
+                let i1 = (i0 + 1).min(n_src - 1);
+                (i0, i1, s - i0 as f32)
+            })
+            .collect()
+    };
+    let xt = taps(lb.w, sw, lb.sx);
+    let yt = taps(lb.h, sh, lb.sy);
+    for (y, &(y0, y1, fy)) in yt.iter().enumerate() {
+        let (r0, r1) = (&raw[y0 * sw * 3..(y0 + 1) * sw * 3], &raw[y1 * sw * 3..(y1 + 1) * sw * 3]);
+        for (x, &(x0, x1, fx)) in xt.iter().enumerate() {
+            let o = y * lb.in_w + x;
+            for c in 0..3 {
+                let top = f32::from(r0[x0 * 3 + c]) * (1.0 - fx) + f32::from(r0[x1 * 3 + c]) * fx;
+                let bot = f32::from(r1[x0 * 3 + c]) * (1.0 - fx) + f32::from(r1[x1 * 3 + c]) * fx;
+                out[(2 - c) * plane + o] = top * (1.0 - fy) + bot * fy;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_validation() {
+        assert!(DetectorConfig::default().validate().is_ok());
+        let c = DetectorConfig { score_threshold: 1.5, ..Default::default() };
+        assert!(c.validate().is_err());
+        let c = DetectorConfig { min_face_size: f32::NAN, ..Default::default() };
+        assert!(c.validate().is_err());
+        let c = DetectorConfig { input_size: InputSize::FitLongest(8), ..Default::default() };
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn letterbox_keeps_aspect_and_pads_to_32() {
+        assert_eq!(round_up_32(480), 480);
+        assert_eq!(round_up_32(443), 448);
+        assert_eq!(round_up_32(1), 32);
+    }
+}

@@ -1,0 +1,183 @@
+//! Face embedding networks and the [`Embedding`] type.
+
+use std::sync::Arc;
+
+use image::RgbImage;
+
+use crate::error::{Error, Result};
+use crate::model::Net;
+use crate::models::ModelFile;
+
+/// The embedding networks facecore runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EmbedModel {
+    /// SFace 2021dec: 112x112 RGB chips aligned on the ArcFace template, 128-d.
+    Sface,
+    /// dlib's face recognition ResNet v1 (face_recognition's model): 150x150 RGB chips, 128-d.
+    DlibResnet,
+}
+
+impl EmbedModel {
+    /// The model's id, carried by every embedding it makes.
+    pub fn id(self) -> &'static str {
+        match self {
+            EmbedModel::Sface => "sface-2021dec",
+            EmbedModel::DlibResnet => "dlib-resnet-v1",
+        }
+    }
+    /// Side of the square input chip.
+    pub fn input_size(self) -> u32 {
+        match self {
+            EmbedModel::Sface => 112,
+            EmbedModel::DlibResnet => 150,
+        }
+    }
+    /// Output dimension.
+    pub fn dim(self) -> usize {
+        128
+    }
+    pub(crate) fn file(self) -> ModelFile {
+        match self {
+            EmbedModel::Sface => ModelFile::Sface,
+            EmbedModel::DlibResnet => ModelFile::DlibResnet,
+        }
+    }
+}
+
+/// An L2-normalised face embedding tagged with the id of the model (or fusion) that made it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    model: Arc<str>,
+    values: Box<[f32]>,
+}
+
+impl Embedding {
+    /// Normalises `values` and tags them with `model`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an empty, non-finite or all-zero vector.
+    pub fn new(model: impl Into<Arc<str>>, mut values: Vec<f32>) -> Result<Self> {
+        let norm = values.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>().sqrt();
+        if values.is_empty() || !norm.is_finite() || norm < 1e-12 {
+            return Err(Error::input("embedding", "empty, non-finite or zero vector"));
+        }
+        values.iter_mut().for_each(|v| *v = (f64::from(*v) / norm) as f32);
+        Ok(Embedding { model: model.into(), values: values.into_boxed_slice() })
+    }
+    /// The values (unit length).
+    pub fn as_slice(&self) -> &[f32] {
+        &self.values
+    }
+    /// The id of the model or fusion that made it.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+    /// Number of dimensions.
+    pub fn dim(&self) -> usize {
+        self.values.len()
+    }
+    /// Cosine similarity in -1..1 (a dot product: both are unit length).
+    ///
+    /// # Errors
+    /// [`Error::ModelMismatch`] when the two come from different models: a number computed
+    /// across embedding spaces would be meaningless.
+    ///
+    /// # Examples
+    /// ```
+    /// use facecore::Embedding;
+    /// let a = Embedding::new("m", vec![1.0, 0.0])?;
+    /// let b = Embedding::new("m", vec![1.0, 1.0])?;
+    /// assert!((a.similarity(&b)? - 0.70710677).abs() < 1e-6);
+    /// assert!(a.similarity(&Embedding::new("other", vec![1.0, 0.0])?).is_err());
+    /// # Ok::<(), facecore::Error>(())
+    /// ```
+    pub fn similarity(&self, other: &Embedding) -> Result<f32> {
+        if self.model != other.model || self.values.len() != other.values.len() {
+            return Err(Error::ModelMismatch { left: self.model.to_string(), right: other.model.to_string() });
+        }
+        Ok(dot(&self.values, &other.values))
+    }
+}
+
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// One embedding network, loaded and shared; `Send + Sync`, cheap to clone.
+#[derive(Clone)]
+pub struct Embedder {
+    net: Arc<Net>,
+    model: EmbedModel,
+}
+
+impl Embedder {
+    /// Loads `model` from ONNX bytes.
+    ///
+    /// # Errors
+    /// [`Error::ModelLoad`] when the bytes are not a network with the model's input and
+    /// output shapes.
+    pub fn from_onnx(model: EmbedModel, onnx: &[u8]) -> Result<Self> {
+        let net = Net::from_bytes(model.id(), onnx)?;
+        let e = Embedder { net: Arc::new(net), model };
+        let s = model.input_size();
+        let out = e.net.run([1, 3, s as usize, s as usize], &vec![128.0; 3 * (s * s) as usize])?;
+        if out.first().map(|o| o.data.len()) != Some(model.dim()) {
+            return Err(Error::ModelLoad { model: model.id().into(), detail: format!("expected one output of {} values", model.dim()) });
+        }
+        Ok(e)
+    }
+
+    /// The bundled, checksum-verified model.
+    ///
+    /// # Errors
+    /// As [`Embedder::from_onnx`], or a checksum mismatch.
+    pub fn bundled(model: EmbedModel) -> Result<Self> {
+        Self::from_onnx(model, crate::models::bytes(model.file())?)
+    }
+
+    /// Which network this is.
+    pub fn model(&self) -> EmbedModel {
+        self.model
+    }
+
+    /// Raw (unnormalised) network outputs for a batch of aligned chips of the model's size.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for chips of the wrong size, [`Error::Inference`] on failure.
+    pub fn run_chips(&self, chips: &[&RgbImage]) -> Result<Vec<Vec<f32>>> {
+        let s = self.model.input_size();
+        if chips.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(c) = chips.iter().find(|c| c.width() != s || c.height() != s) {
+            return Err(Error::input("aligned face", format!("{}x{} chip, {} needs {s}x{s}", c.width(), c.height(), self.model.id())));
+        }
+        let plane = (s * s) as usize;
+        let mut input = vec![0f32; chips.len() * 3 * plane];
+        for (i, chip) in chips.iter().enumerate() {
+            let base = i * 3 * plane;
+            for (p, px) in chip.pixels().enumerate() {
+                for c in 0..3 {
+                    input[base + c * plane + p] = f32::from(px.0[c]);
+                }
+            }
+        }
+        let out = self.net.run([chips.len(), 3, s as usize, s as usize], &input)?;
+        let data = &out.first().ok_or_else(|| Error::Inference { model: self.net.id(), source: "no output".into() })?.data;
+        let d = self.model.dim();
+        if data.len() != chips.len() * d {
+            return Err(Error::Inference { model: self.net.id(), source: "unexpected output size".into() });
+        }
+        Ok(data.chunks_exact(d).map(<[f32]>::to_vec).collect())
+    }
+
+    /// Embeds one aligned chip.
+    ///
+    /// # Errors
+    /// As [`Embedder::run_chips`].
+    pub fn embed_chip(&self, chip: &RgbImage) -> Result<Embedding> {
+        let raw = self.run_chips(&[chip])?.pop().unwrap_or_default();
+        Embedding::new(self.model.id(), raw)
+    }
+}

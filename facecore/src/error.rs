@@ -1,0 +1,96 @@
+//! The one error type of facecore, grouped by who is at fault.
+
+use std::path::PathBuf;
+
+/// A boxed error from a lower layer (the inference engine, a decoder).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong in facecore.
+///
+/// Variants are grouped by cause: the caller's input, a model file, the inference engine,
+/// a gallery file, the file system.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The caller passed an invalid argument (image geometry, option value, ...).
+    #[error("invalid {what}: {detail}")]
+    InvalidInput {
+        /// What was invalid, e.g. "image" or "detector option".
+        what: &'static str,
+        /// Why it was rejected.
+        detail: String,
+    },
+    /// An encoded image could not be decoded (corrupt, truncated, unsupported format).
+    #[error("cannot decode image{}: {source}", path_suffix(.path))]
+    ImageDecode {
+        /// The file, when decoding from a path.
+        path: Option<PathBuf>,
+        /// The decoder's error.
+        #[source]
+        source: BoxError,
+    },
+    /// A model file could not be loaded: wrong checksum, not ONNX, unexpected shapes.
+    #[error("cannot load model {model}: {detail}")]
+    ModelLoad {
+        /// The model's id or path.
+        model: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The inference engine failed while running a model.
+    #[error("inference failed in {model}: {source}")]
+    Inference {
+        /// The model's id.
+        model: &'static str,
+        /// The engine's error.
+        #[source]
+        source: BoxError,
+    },
+    /// Two embeddings from different models (or of different sizes) were compared.
+    #[error("embeddings come from different models: {left} vs {right}")]
+    ModelMismatch {
+        /// The model id of the left operand (or the gallery).
+        left: String,
+        /// The model id of the right operand.
+        right: String,
+    },
+    /// A gallery file is damaged, truncated, of a newer version or not a gallery at all.
+    #[error("invalid gallery file{}: {detail}", path_suffix(.path))]
+    Gallery {
+        /// The file, when reading from a path.
+        path: Option<PathBuf>,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// An I/O error, with the path involved.
+    #[error("i/o error on {}: {source}", .path.display())]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn path_suffix(p: &Option<PathBuf>) -> String {
+    p.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default()
+}
+
+impl Error {
+    pub(crate) fn input(what: &'static str, detail: impl Into<String>) -> Self {
+        Error::InvalidInput { what, detail: detail.into() }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    /// True when the error is a missing file (bindings map it to their "not found" error).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// facecore's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

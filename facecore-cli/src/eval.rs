@@ -85,9 +85,10 @@ fn lfw_detector() -> AnyResult<Detector> {
     Ok(Detector::bundled(DetectorConfig { score_threshold: 0.3, ..Default::default() })?)
 }
 
-/// Embeds every image on `threads` workers; `None` where no face was found.
-fn embed_all(files: &[PathBuf], det: &Detector, rec: &Recognizer, threads: usize, label: &'static str) -> AnyResult<Vec<Option<Embedding>>> {
-    let out: Mutex<Vec<Option<Embedding>>> = Mutex::new(vec![None; files.len()]);
+/// Embeds every image with every recognizer (decoding and detecting once) on `threads`
+/// workers; `out[r][i]` is `None` where no face was found.
+fn embed_all(files: &[PathBuf], det: &Detector, recs: &[Recognizer], threads: usize, label: &'static str) -> AnyResult<Vec<Vec<Option<Embedding>>>> {
+    let out: Mutex<Vec<Vec<Option<Embedding>>>> = Mutex::new(vec![vec![None; files.len()]; recs.len()]);
     let next = Mutex::new(0usize);
     let progress = Mutex::new(Progress::new(label, files.len()));
     let first_err: Mutex<Option<String>> = Mutex::new(None);
@@ -104,7 +105,7 @@ fn embed_all(files: &[PathBuf], det: &Detector, rec: &Recognizer, threads: usize
                     if i >= files.len() {
                         return;
                     }
-                    let r = (|| -> facecore::Result<Option<Embedding>> {
+                    let r = (|| -> facecore::Result<Vec<Option<Embedding>>> {
                         let img = Image::open(&files[i])?;
                         let faces = det.detect(&img)?;
                         let (cx, cy) = (img.width() as f32 / 2.0, img.height() as f32 / 2.0);
@@ -112,12 +113,14 @@ fn embed_all(files: &[PathBuf], det: &Detector, rec: &Recognizer, threads: usize
                             let d = |f: &facecore::Face| (f.bbox.x + f.bbox.width / 2.0 - cx).powi(2) + (f.bbox.y + f.bbox.height / 2.0 - cy).powi(2);
                             d(a).total_cmp(&d(b))
                         });
-                        best.map(|f| rec.embed(&img, &f)).transpose()
+                        recs.iter().map(|rec| best.map(|f| rec.embed(&img, &f)).transpose()).collect()
                     })();
                     match r {
                         Ok(e) => {
                             if let Ok(mut o) = out.lock() {
-                                o[i] = e;
+                                for (r, e) in e.into_iter().enumerate() {
+                                    o[r][i] = e;
+                                }
                             }
                         }
                         Err(e) => {
@@ -159,11 +162,12 @@ fn lfw(a: &LfwArgs) -> AnyResult {
     let det = lfw_detector()?;
     let mut failed_floor = false;
     let mut last = String::new();
-    for preset in &a.preset {
-        let rec = Recognizer::from_preset(*preset)?;
-        let t0 = std::time::Instant::now();
-        let embs = embed_all(&abs, &det, &rec, a.threads, "embedding")?;
-        let secs = t0.elapsed().as_secs_f64();
+    let recs = a.preset.iter().map(|p| Recognizer::from_preset(*p)).collect::<facecore::Result<Vec<_>>>()?;
+    let t0 = std::time::Instant::now();
+    let all = embed_all(&abs, &det, &recs, a.threads, "embedding")?;
+    let secs = t0.elapsed().as_secs_f64();
+    println!("embedded {} images with {} preset(s) in {secs:.1} s ({} threads)", abs.len(), recs.len(), a.threads);
+    for ((preset, rec), embs) in a.preset.iter().zip(&recs).zip(&all) {
         let missing = embs.iter().filter(|e| e.is_none()).count();
         let mut scores = Vec::with_capacity(pairs.len());
         let (mut genuine, mut imp) = (Vec::new(), Vec::new());
@@ -180,13 +184,11 @@ fn lfw(a: &LfwArgs) -> AnyResult {
         let (mean, std, per) = kfold_accuracy(&scores);
         let tar = tar_at_fmr(&genuine, &imp, 1e-3).map_or(0.0, |t| t.1);
         println!(
-            "preset {:<9} space {}: folds [{}], {} images without a face, {:.1} ms/image ({} threads)",
+            "preset {:<9} space {}: folds [{}], {} images without a face",
             preset.name(),
             rec.space(),
             per.iter().map(|x| format!("{:.2}", x * 100.0)).collect::<Vec<_>>().join(" "),
             missing,
-            secs * 1e3 / abs.len() as f64,
-            a.threads
         );
         last = format!(
             "lfw accuracy={:.2}% std={:.2} tar@fmr1e-3={:.2}% preset={} pairs={} folds={folds}",
@@ -275,9 +277,9 @@ pub fn calibrate(a: &CalibrateArgs) -> AnyResult {
             }
         }
     }
-    for preset in &a.preset {
-        let rec = Recognizer::from_preset(*preset)?;
-        let embs = embed_all(&files, &det, &rec, a.threads, "embedding")?;
+    let recs = a.preset.iter().map(|p| Recognizer::from_preset(*p)).collect::<facecore::Result<Vec<_>>>()?;
+    let all = embed_all(&files, &det, &recs, a.threads, "embedding")?;
+    for ((preset, rec), embs) in a.preset.iter().zip(&recs).zip(&all) {
         let (mut genuine, mut imp) = (Vec::new(), Vec::new());
         for i in 0..files.len() {
             let Some(ei) = &embs[i] else { continue };

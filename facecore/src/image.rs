@@ -236,9 +236,6 @@ impl Image {
             e => Error::ImageDecode { path: Some(path.to_path_buf()), source: e.into() },
         })
     }
-    pub(crate) fn rgb_mut(&mut self) -> &mut RgbImage {
-        &mut self.rgb
-    }
 }
 
 impl<'a> TryFrom<ImageView<'a>> for Image {

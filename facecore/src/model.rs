@@ -22,7 +22,6 @@ pub(crate) struct Net {
 
 /// One output tensor, copied out of the engine.
 pub(crate) struct Output {
-    pub shape: Vec<usize>,
     pub data: Vec<f32>,
 }
 
@@ -71,7 +70,7 @@ impl Net {
             .map(|t| {
                 let view = t.try_as_plain_ram().map_err(infer)?;
                 let data = view.as_slice::<f32>().map_err(infer)?.to_vec();
-                Ok(Output { shape: t.shape().to_vec(), data })
+                Ok(Output { data })
             })
             .collect()
     }

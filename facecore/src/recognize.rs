@@ -162,7 +162,7 @@ impl Recognizer {
             Alignment::Template150 => align(img.as_rgb(), &face.landmarks, &DLIB_150, 150),
             Alignment::DlibChip => {
                 let p = self.predictor.as_ref().ok_or_else(|| Error::input("recognizer", "no shape predictor"))?;
-                p.chip_for_box(img.as_rgb(), &DlibRect::from_detection(&face.bbox))
+                p.chip_for_box(img.as_rgb(), &DlibRect::from_face(face))
             }
         }
     }

@@ -129,7 +129,10 @@ impl Detector {
     }
 
     fn check_outputs(&self) -> Result<()> {
-        let outs = self.net.run([1, 3, 64, 64], &vec![0.0; 3 * 64 * 64])?;
+        let outs = self.net.run([1, 3, 64, 64], &vec![0.0; 3 * 64 * 64]).map_err(|e| Error::ModelLoad {
+            model: self.net.id().into(),
+            detail: format!("not a YuNet detector: {e}"),
+        })?;
         let ok = outs.len() == 12
             && [8usize, 16, 32].iter().enumerate().all(|(i, s)| {
                 let n = (64 / s) * (64 / s);

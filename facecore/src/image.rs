@@ -190,6 +190,11 @@ impl Image {
         limits.max_image_height = Some(MAX_SIDE);
         limits.max_alloc = Some(MAX_PIXELS * 4 + (64 << 20));
         reader.limits(limits);
+        if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(bytes) {
+            // The JPEG decoder fills a truncated scan with grey; refuse instead of
+            // silently recognising half a picture.
+            return Err(Error::ImageDecode { path: path.map(Path::to_path_buf), source: "truncated JPEG (no end-of-image marker after the last scan)".into() });
+        }
         let mut decoder = reader.into_decoder().map_err(|e| decode_err(path, e))?;
         let (w, h) = decoder.dimensions();
         check_size(w, h)?;
@@ -236,6 +241,13 @@ impl Image {
             e => Error::ImageDecode { path: Some(path.to_path_buf()), source: e.into() },
         })
     }
+}
+
+/// A complete JPEG has an end-of-image marker (FF D9) after its last start-of-scan (FF DA).
+/// Thumbnails embedded in EXIF have their own markers, but they precede the main scan.
+fn jpeg_is_complete(b: &[u8]) -> bool {
+    let Some(sos) = b.windows(2).rposition(|w| w == [0xFF, 0xDA]) else { return false };
+    b[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 impl<'a> TryFrom<ImageView<'a>> for Image {

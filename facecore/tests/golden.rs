@@ -1,0 +1,62 @@
+//! face_recognition compatibility on the committed fixtures: given face_recognition's own
+//! boxes, facecore's dlib path (shape predictor, face chip, dlib ResNet) gives the same
+//! landmarks and descriptors (`tests/fixtures/golden`, a subset of the shared golden file).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use facecore::{DlibPredictor, DlibRect, EmbedModel, Embedder};
+
+#[test]
+fn landmarks_and_descriptors_match_face_recognition() {
+    let text = std::fs::read_to_string(common::fixture("golden/face_recognition_reference.json")).unwrap();
+    let golden: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let sp = DlibPredictor::bundled().unwrap();
+    let net = Embedder::bundled(EmbedModel::DlibResnet).unwrap();
+    let mut worst = 0.0f64;
+    let mut faces = 0;
+    for im in golden["images"].as_array().unwrap() {
+        let name = im["file"].as_str().unwrap();
+        let img = common::image(name);
+        for f in im["faces"].as_array().unwrap() {
+            let b: Vec<i64> = f["box_ltrb"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+            let rect = DlibRect { left: b[0], top: b[1], right: b[2], bottom: b[3] };
+            let lm = sp.landmarks(img.as_rgb(), &rect).unwrap();
+            let want: Vec<(i64, i64)> =
+                f["landmarks5"].as_array().unwrap().iter().map(|p| (p[0].as_i64().unwrap(), p[1].as_i64().unwrap())).collect();
+            assert_eq!(lm.to_vec(), want, "{name} landmarks");
+            let chip = sp.chip(img.as_rgb(), &lm).unwrap();
+            let d = net.run_chips(&[&chip]).unwrap().pop().unwrap();
+            let g: Vec<f64> = f["descriptor"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let dist = d.iter().zip(&g).map(|(a, b)| (f64::from(*a) - b).powi(2)).sum::<f64>().sqrt();
+            eprintln!("{name}: descriptor distance to face_recognition {dist:.2e}");
+            assert!(dist <= 0.01, "{name}: distance {dist}");
+            worst = worst.max(dist);
+            faces += 1;
+        }
+    }
+    assert!(faces >= 7);
+    eprintln!("{faces} faces, worst descriptor distance {worst:.2e}");
+}
+
+#[test]
+fn full_shared_golden_file_when_available() {
+    let Some(data) = common::shared_data() else { return };
+    let text = std::fs::read_to_string(data.join("golden/face_recognition_reference.json")).unwrap();
+    let golden: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let sp = DlibPredictor::bundled().unwrap();
+    let net = Embedder::bundled(EmbedModel::DlibResnet).unwrap();
+    for im in golden["images"].as_array().unwrap() {
+        let file = data.join("faces").join(im["file"].as_str().unwrap());
+        let img = facecore::Image::open(&file).unwrap();
+        for f in im["faces"].as_array().unwrap() {
+            let b: Vec<i64> = f["box_ltrb"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+            let lm = sp.landmarks(img.as_rgb(), &DlibRect { left: b[0], top: b[1], right: b[2], bottom: b[3] }).unwrap();
+            let chip = sp.chip(img.as_rgb(), &lm).unwrap();
+            let d = net.run_chips(&[&chip]).unwrap().pop().unwrap();
+            let g: Vec<f64> = f["descriptor"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let dist = d.iter().zip(&g).map(|(a, b)| (f64::from(*a) - b).powi(2)).sum::<f64>().sqrt();
+            assert!(dist <= 0.01, "{}: distance {dist}", file.display());
+        }
+    }
+}

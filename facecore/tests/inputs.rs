@@ -1,0 +1,80 @@
+//! Bad input gets a clear error, never a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use facecore::{Detector, DetectorConfig, EmbedModel, Embedder, Error, Gallery, Image, ImageView, PixelFormat};
+
+#[test]
+fn camera_buffers_in_every_format_give_the_same_faces() {
+    let img = common::image("two_people.jpg");
+    let det = Detector::bundled(DetectorConfig::default()).unwrap();
+    let want = det.detect(&img).unwrap();
+    let (w, h) = (img.width(), img.height());
+    let rgb = img.as_rgb().as_raw();
+    // BGR with padded rows.
+    let stride = w as usize * 3 + 13;
+    let mut bgr = vec![0u8; stride * h as usize];
+    for y in 0..h as usize {
+        for x in 0..w as usize {
+            let s = (y * w as usize + x) * 3;
+            bgr[y * stride + x * 3..y * stride + x * 3 + 3].copy_from_slice(&[rgb[s + 2], rgb[s + 1], rgb[s]]);
+        }
+    }
+    let from_bgr = Image::from_view(ImageView::new(&bgr, w, h, stride, PixelFormat::Bgr8).unwrap());
+    assert_eq!(&from_bgr, &img);
+    let rgba: Vec<u8> = rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+    let from_rgba = Image::from_view(ImageView::new(&rgba, w, h, w as usize * 4, PixelFormat::Rgba8).unwrap());
+    assert_eq!(det.detect(&from_rgba).unwrap(), want);
+    let grey: Vec<u8> = rgb.chunks_exact(3).map(|p| ((u16::from(p[0]) + u16::from(p[1]) + u16::from(p[2])) / 3) as u8).collect();
+    let g = Image::from_view(ImageView::new(&grey, w, h, w as usize, PixelFormat::Gray8).unwrap());
+    assert_eq!(det.detect(&g).unwrap().len(), 2, "faces found in the grey frame too");
+}
+
+#[test]
+fn corrupt_and_truncated_files_are_errors() {
+    let bytes = std::fs::read(common::fixture("obama.jpg")).unwrap();
+    assert!(matches!(Image::decode(&bytes[..bytes.len() / 3]), Err(Error::ImageDecode { .. })));
+    let png = std::fs::read(common::fixture("camera.png")).unwrap();
+    assert!(Image::decode(&png).is_ok());
+    assert!(matches!(Image::decode(&png[..png.len() / 2]), Err(Error::ImageDecode { .. })));
+    let mut garbage = bytes.clone();
+    for b in garbage.iter_mut().skip(200).step_by(7) {
+        *b = 0xff;
+    }
+    // Either decodes to something or errors: never panics.
+    let _ = Image::decode(&garbage);
+    assert!(matches!(Image::decode(b"\xff\xd8\xff garbage"), Err(Error::ImageDecode { .. })));
+    assert!(Image::open(common::fixture("nope.jpg")).unwrap_err().is_not_found());
+}
+
+#[test]
+fn wrong_models_are_refused() {
+    let yunet = facecore::models::bytes(facecore::models::ModelFile::Yunet).unwrap();
+    assert!(matches!(Embedder::from_onnx(EmbedModel::Sface, yunet), Err(Error::ModelLoad { .. })));
+    assert!(matches!(Detector::from_onnx(b"not onnx", DetectorConfig::default()), Err(Error::ModelLoad { .. })));
+    assert!(Detector::from_onnx(yunet, DetectorConfig { nms_iou: 2.0, ..Default::default() }).is_err());
+}
+
+#[test]
+fn damaged_gallery_files_are_errors() {
+    let dir = std::env::temp_dir().join(format!("facecore-inputs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("g.fcg");
+    std::fs::write(&p, b"").unwrap();
+    assert!(matches!(Gallery::load(&p), Err(Error::Gallery { .. })));
+    std::fs::write(&p, std::fs::read(common::fixture("obama.jpg")).unwrap()).unwrap();
+    let e = Gallery::load(&p).unwrap_err();
+    assert!(e.to_string().contains(&p.display().to_string()), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn tiny_and_flat_images_have_no_faces() {
+    let det = Detector::bundled(DetectorConfig::default()).unwrap();
+    let one = Image::from_view(ImageView::new(&[9, 9, 9], 1, 1, 3, PixelFormat::Rgb8).unwrap());
+    assert!(det.detect(&one).unwrap().is_empty());
+    let flat = vec![128u8; 300 * 200 * 3];
+    let img = Image::from_view(ImageView::new(&flat, 300, 200, 900, PixelFormat::Rgb8).unwrap());
+    assert!(det.detect(&img).unwrap().is_empty());
+}

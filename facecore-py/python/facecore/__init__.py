@@ -1,0 +1,76 @@
+"""facecore: face detection and recognition with bundled models, numpy in and out.
+
+>>> import facecore
+>>> pipe = facecore.Pipeline()                      # preset="accurate"
+>>> faces = pipe.analyze("group.jpg")               # or a numpy uint8 (H, W, 3) RGB array
+>>> faces[0].bbox, faces[0].score, faces[0].landmarks.shape, faces[0].embedding.shape
+
+Images are numpy uint8 arrays (H, W, 3) RGB by default (``channel_order="bgr"`` for OpenCV
+frames), (H, W, 4) and (H, W) grey, in any memory layout; paths (``str``/``os.PathLike``),
+encoded ``bytes`` and PIL images are accepted too. Results are new numpy arrays.
+
+Threads: every object is immutable (``Gallery`` has an internal lock) and the GIL is released
+while decoding and running the networks, after the inputs are copied, so a thread pool scales
+with cores. Models load on first use (not at import time); nothing starts threads in the
+background, so ``fork()`` is safe.
+
+face_recognition users: ``import facecore.compat as face_recognition``.
+"""
+
+from ._errors import (
+    FacecoreError,
+    FacecoreIOError,
+    GalleryError,
+    ImageDecodeError,
+    InferenceError,
+    InvalidInputError,
+    ModelLoadError,
+    ModelMismatchError,
+)
+from ._facecore import (
+    Detector,
+    Face,
+    Gallery,
+    Match,
+    Person,
+    Pipeline,
+    Recognizer,
+    Verification,
+    __version__,
+    load_image,
+    similarity,
+    threshold,
+    verify,
+)
+
+PRESETS = ("accurate", "fast", "dlib", "sface")
+"""Recognizer presets: "dlib" shares face_recognition's embedding space."""
+
+OPERATING_POINTS = ("fmr1e-3", "fmr1e-4", "best-accuracy")
+"""Calibrated verification thresholds (false match rate 1e-3 is the default)."""
+
+__all__ = [
+    "Detector",
+    "Face",
+    "FacecoreError",
+    "FacecoreIOError",
+    "Gallery",
+    "GalleryError",
+    "ImageDecodeError",
+    "InferenceError",
+    "InvalidInputError",
+    "Match",
+    "ModelLoadError",
+    "ModelMismatchError",
+    "OPERATING_POINTS",
+    "PRESETS",
+    "Person",
+    "Pipeline",
+    "Recognizer",
+    "Verification",
+    "__version__",
+    "load_image",
+    "similarity",
+    "threshold",
+    "verify",
+]

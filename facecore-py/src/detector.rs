@@ -1,0 +1,184 @@
+//! `Face` results and the `Detector`.
+
+use std::sync::Arc;
+
+use facecore::{DetectorConfig, InputSize};
+use numpy::{PyArray1, PyArray2};
+use pyo3::prelude::*;
+
+use crate::convert::{load, points_to_numpy, vec_to_numpy};
+use crate::errors::to_py;
+
+/// A detected face: box, score, five landmarks and, from a pipeline, its embedding.
+#[pyclass(frozen, module = "facecore", name = "Face")]
+pub(crate) struct PyFace {
+    pub(crate) face: facecore::Face,
+    pub(crate) embedding: Option<Arc<[f32]>>,
+    pub(crate) space: Option<String>,
+}
+
+impl PyFace {
+    pub(crate) fn detected(face: facecore::Face) -> Self {
+        PyFace {
+            face,
+            embedding: None,
+            space: None,
+        }
+    }
+}
+
+#[pymethods]
+impl PyFace {
+    /// `(x, y, width, height)` in pixels of the input image.
+    #[getter]
+    fn bbox(&self) -> (f32, f32, f32, f32) {
+        let b = self.face.bbox;
+        (b.x, b.y, b.width, b.height)
+    }
+
+    /// Detector confidence in 0..1.
+    #[getter]
+    fn score(&self) -> f32 {
+        self.face.score
+    }
+
+    /// (5, 2) float32 array of (x, y): the subject's right eye, left eye, nose tip, right
+    /// mouth corner, left mouth corner (left to right in the image). A new array each call.
+    #[getter]
+    fn landmarks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let pts: Vec<[f32; 2]> = self.face.landmarks.iter().map(|p| [p.x, p.y]).collect();
+        points_to_numpy(py, &pts)
+    }
+
+    /// The L2-normalised float32 embedding (from `Pipeline.analyze`), or None.
+    #[getter]
+    fn embedding<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArray1<f32>>> {
+        self.embedding.as_ref().map(|e| vec_to_numpy(py, e))
+    }
+
+    /// The embedding space of `embedding`, or None.
+    #[getter]
+    fn space(&self) -> Option<&str> {
+        self.space.as_deref()
+    }
+
+    fn __repr__(&self) -> String {
+        let b = self.face.bbox;
+        let emb = match &self.space {
+            Some(s) => format!(
+                ", embedding=<{} floats of {s}>",
+                self.embedding.as_ref().map_or(0, |e| e.len())
+            ),
+            None => String::new(),
+        };
+        format!(
+            "Face(bbox=({:.1}, {:.1}, {:.1}, {:.1}), score={:.3}{emb})",
+            b.x, b.y, b.width, b.height, self.face.score
+        )
+    }
+}
+
+/// Builds a detector config from the Python keyword options.
+pub(crate) fn config(
+    score_threshold: f32,
+    nms_iou: f32,
+    min_face_size: f32,
+    max_faces: usize,
+    input_size: Option<u32>,
+) -> DetectorConfig {
+    DetectorConfig {
+        score_threshold,
+        nms_iou,
+        min_face_size,
+        max_faces,
+        input_size: input_size.map_or(InputSize::Native, InputSize::FitLongest),
+    }
+}
+
+/// The YuNet face detector (bundled). Immutable and safe to share between threads.
+#[pyclass(frozen, module = "facecore", name = "Detector")]
+pub(crate) struct PyDetector {
+    pub(crate) inner: facecore::Detector,
+}
+
+#[pymethods]
+impl PyDetector {
+    /// Options are validated now: `InvalidInputError` for values out of range.
+    /// `input_size`: longest side of the network input (default 640); None keeps the image size.
+    #[new]
+    #[pyo3(signature = (*, score_threshold = 0.6, nms_iou = 0.3, min_face_size = 0.0, max_faces = 256, input_size = Some(640)))]
+    fn new(
+        py: Python<'_>,
+        score_threshold: f32,
+        nms_iou: f32,
+        min_face_size: f32,
+        max_faces: usize,
+        input_size: Option<u32>,
+    ) -> PyResult<Self> {
+        let cfg = config(
+            score_threshold,
+            nms_iou,
+            min_face_size,
+            max_faces,
+            input_size,
+        );
+        Ok(PyDetector {
+            inner: crate::models::detector(py, cfg)?,
+        })
+    }
+
+    /// Finds faces, most confident first. `image`: numpy uint8 (H,W,3) RGB (or
+    /// `channel_order="bgr"`), (H,W,4), (H,W), a path, encoded bytes or a PIL image.
+    #[pyo3(signature = (image, *, channel_order = "rgb"))]
+    fn detect(
+        &self,
+        py: Python<'_>,
+        image: &Bound<'_, PyAny>,
+        channel_order: &str,
+    ) -> PyResult<Vec<PyFace>> {
+        let img = load(py, image, channel_order)?;
+        let faces = py.detach(|| self.inner.detect(&img)).map_err(to_py)?;
+        Ok(faces.into_iter().map(PyFace::detected).collect())
+    }
+
+    #[getter]
+    fn score_threshold(&self) -> f32 {
+        self.inner.config().score_threshold
+    }
+
+    #[getter]
+    fn nms_iou(&self) -> f32 {
+        self.inner.config().nms_iou
+    }
+
+    #[getter]
+    fn min_face_size(&self) -> f32 {
+        self.inner.config().min_face_size
+    }
+
+    #[getter]
+    fn max_faces(&self) -> usize {
+        self.inner.config().max_faces
+    }
+
+    #[getter]
+    fn input_size(&self) -> Option<u32> {
+        match self.inner.config().input_size {
+            InputSize::FitLongest(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        let c = self.inner.config();
+        format!(
+            "Detector(score_threshold={}, nms_iou={}, min_face_size={}, max_faces={}, input_size={})",
+            c.score_threshold,
+            c.nms_iou,
+            c.min_face_size,
+            c.max_faces,
+            self.input_size()
+                .map_or("None".to_string(), |n| n.to_string())
+        )
+    }
+}

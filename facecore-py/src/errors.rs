@@ -1,0 +1,96 @@
+//! The one mapping from `facecore::Error` to Python exceptions.
+//!
+//! The classes live in `facecore/_errors.py` so that they can have two bases (for example
+//! `InvalidInputError(FacecoreError, ValueError)`); they are looked up once and cached.
+
+use pyo3::exceptions::PyFileNotFoundError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyType;
+
+/// The exception classes, in the order of [`Kind`].
+static CLASSES: PyOnceLock<Vec<Py<PyType>>> = PyOnceLock::new();
+
+/// One Python exception class per core error group.
+#[derive(Clone, Copy)]
+pub(crate) enum Kind {
+    Base = 0,
+    InvalidInput,
+    ImageDecode,
+    ModelLoad,
+    Inference,
+    ModelMismatch,
+    Gallery,
+    Io,
+}
+
+const NAMES: [&str; 8] = [
+    "FacecoreError",
+    "InvalidInputError",
+    "ImageDecodeError",
+    "ModelLoadError",
+    "InferenceError",
+    "ModelMismatchError",
+    "GalleryError",
+    "FacecoreIOError",
+];
+
+/// A new exception of `kind` with `msg`.
+pub(crate) fn new_err(kind: Kind, msg: impl Into<String>) -> PyErr {
+    let msg = msg.into();
+    Python::attach(|py| {
+        let classes = CLASSES.get_or_try_init(py, || -> PyResult<Vec<Py<PyType>>> {
+            let m = py.import("facecore._errors")?;
+            NAMES
+                .iter()
+                .map(|n| Ok(m.getattr(*n)?.cast_into::<PyType>()?.unbind()))
+                .collect()
+        });
+        match classes {
+            Ok(c) => PyErr::from_type(c[kind as usize].bind(py).clone(), msg),
+            Err(e) => e,
+        }
+    })
+}
+
+/// An invalid-argument error (wrong dtype, shape, option value).
+pub(crate) fn invalid(msg: impl Into<String>) -> PyErr {
+    new_err(Kind::InvalidInput, msg)
+}
+
+/// Maps a core error to its Python class; a missing file is the built-in `FileNotFoundError`
+/// (with `errno`, `strerror` and `filename` set).
+pub(crate) fn to_py(e: facecore::Error) -> PyErr {
+    use facecore::Error as E;
+    if e.is_not_found() {
+        if let E::Io { path, source } = &e {
+            return PyFileNotFoundError::new_err((
+                2,
+                source.to_string(),
+                path.display().to_string(),
+            ));
+        }
+    }
+    let kind = match &e {
+        E::InvalidInput { .. } => Kind::InvalidInput,
+        E::ImageDecode { .. } => Kind::ImageDecode,
+        E::ModelLoad { .. } => Kind::ModelLoad,
+        E::Inference { .. } => Kind::Inference,
+        E::ModelMismatch { .. } => Kind::ModelMismatch,
+        E::Gallery { .. } => Kind::Gallery,
+        E::Io { .. } => Kind::Io,
+        // `facecore::Error` is non-exhaustive: a future variant is still a FacecoreError.
+        _ => Kind::Base,
+    };
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        let s_msg = s.to_string();
+        if !msg.contains(&s_msg) {
+            msg.push_str(": ");
+            msg.push_str(&s_msg);
+        }
+        src = s.source();
+    }
+    new_err(kind, msg)
+}

@@ -1,0 +1,36 @@
+//! `facecore._facecore`: the native module of the `facecore` Python package.
+//!
+//! Every class is frozen and wraps shared, immutable core objects (the gallery holds a lock),
+//! so instances can be used from many threads; inputs are copied before the GIL is released
+//! for decoding and inference. The models are compiled into this module and loaded on first
+//! use, never at import time.
+
+mod compat;
+mod convert;
+mod detector;
+mod errors;
+mod gallery;
+mod models;
+mod recognizer;
+
+use pyo3::prelude::*;
+
+/// The native module; see the `facecore` package for the documented API.
+#[pymodule]
+fn _facecore(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<detector::PyFace>()?;
+    m.add_class::<detector::PyDetector>()?;
+    m.add_class::<recognizer::PyRecognizer>()?;
+    m.add_class::<recognizer::PyPipeline>()?;
+    m.add_class::<recognizer::PyVerification>()?;
+    m.add_class::<gallery::PyGallery>()?;
+    m.add_class::<gallery::PyMatch>()?;
+    m.add_class::<gallery::PyPerson>()?;
+    m.add_class::<compat::DlibCompat>()?;
+    m.add_function(wrap_pyfunction!(recognizer::verify, m)?)?;
+    m.add_function(wrap_pyfunction!(recognizer::threshold, m)?)?;
+    m.add_function(wrap_pyfunction!(recognizer::similarity, m)?)?;
+    m.add_function(wrap_pyfunction!(compat::load_image, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,287 @@
+//! `Recognizer`, `Pipeline`, `Verification` and the module-level matching functions.
+
+use std::sync::Arc;
+
+use facecore::{Embedding, OperatingPoint, Preset};
+use numpy::PyArray1;
+use pyo3::prelude::*;
+
+use crate::convert::{extract_vector, load, vec_to_numpy};
+use crate::detector::{PyDetector, PyFace, config};
+use crate::errors::to_py;
+
+pub(crate) fn parse_preset(s: &str) -> PyResult<Preset> {
+    s.parse::<Preset>().map_err(to_py)
+}
+
+pub(crate) fn parse_op(s: &str) -> PyResult<OperatingPoint> {
+    s.parse::<OperatingPoint>().map_err(to_py)
+}
+
+/// An embedding argument in `space`.
+pub(crate) fn embedding(obj: &Bound<'_, PyAny>, space: &str, what: &str) -> PyResult<Embedding> {
+    Embedding::new(space, extract_vector(obj, what)?).map_err(to_py)
+}
+
+/// Turns detected faces into embeddings. Immutable and safe to share between threads.
+#[pyclass(frozen, module = "facecore", name = "Recognizer")]
+pub(crate) struct PyRecognizer {
+    inner: facecore::Recognizer,
+    preset: Preset,
+}
+
+#[pymethods]
+impl PyRecognizer {
+    /// `preset`: "accurate" (default), "fast", "dlib" (face_recognition's space) or "sface".
+    #[new]
+    #[pyo3(signature = (preset = "accurate"))]
+    fn new(py: Python<'_>, preset: &str) -> PyResult<Self> {
+        let preset = parse_preset(preset)?;
+        Ok(PyRecognizer {
+            inner: crate::models::recognizer(py, preset)?,
+            preset,
+        })
+    }
+
+    /// The L2-normalised float32 embedding of `face` (a `Face` detected in `image`).
+    #[pyo3(signature = (image, face, *, channel_order = "rgb"))]
+    fn embed<'py>(
+        &self,
+        py: Python<'py>,
+        image: &Bound<'py, PyAny>,
+        face: &PyFace,
+        channel_order: &str,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let img = load(py, image, channel_order)?;
+        let f = face.face;
+        let e = py.detach(|| self.inner.embed(&img, &f)).map_err(to_py)?;
+        Ok(vec_to_numpy(py, e.as_slice()))
+    }
+
+    /// The embedding space id (galleries and thresholds are per space).
+    #[getter]
+    fn space(&self) -> &str {
+        self.inner.space()
+    }
+
+    #[getter]
+    fn preset(&self) -> &'static str {
+        self.preset.name()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Recognizer(preset={:?}, space={:?})",
+            self.preset.name(),
+            self.inner.space()
+        )
+    }
+}
+
+/// The outcome of a 1:1 comparison; true in a boolean context when it is the same person.
+#[pyclass(frozen, module = "facecore", name = "Verification")]
+pub(crate) struct PyVerification {
+    #[pyo3(get)]
+    similarity: f32,
+    #[pyo3(get)]
+    threshold: f32,
+    #[pyo3(get)]
+    same_person: bool,
+}
+
+#[pymethods]
+impl PyVerification {
+    fn __bool__(&self) -> bool {
+        self.same_person
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Verification(similarity={:.4}, threshold={:.4}, same_person={})",
+            self.similarity,
+            self.threshold,
+            if self.same_person { "True" } else { "False" }
+        )
+    }
+}
+
+fn do_verify(
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+    space: &str,
+    op: &str,
+) -> PyResult<PyVerification> {
+    let v = facecore::verify(
+        &embedding(a, space, "a")?,
+        &embedding(b, space, "b")?,
+        parse_op(op)?,
+    )
+    .map_err(to_py)?;
+    Ok(PyVerification {
+        similarity: v.similarity,
+        threshold: v.threshold,
+        same_person: v.same_person,
+    })
+}
+
+/// Detector plus recognizer: every face with its embedding. Immutable and thread-safe.
+#[pyclass(frozen, module = "facecore", name = "Pipeline")]
+pub(crate) struct PyPipeline {
+    inner: facecore::FacePipeline,
+    preset: Preset,
+}
+
+#[pymethods]
+impl PyPipeline {
+    #[new]
+    #[pyo3(signature = (preset = "accurate", *, score_threshold = 0.6, nms_iou = 0.3, min_face_size = 0.0, max_faces = 256, input_size = Some(640)))]
+    fn new(
+        py: Python<'_>,
+        preset: &str,
+        score_threshold: f32,
+        nms_iou: f32,
+        min_face_size: f32,
+        max_faces: usize,
+        input_size: Option<u32>,
+    ) -> PyResult<Self> {
+        let preset = parse_preset(preset)?;
+        let det = crate::models::detector(
+            py,
+            config(
+                score_threshold,
+                nms_iou,
+                min_face_size,
+                max_faces,
+                input_size,
+            ),
+        )?;
+        let rec = crate::models::recognizer(py, preset)?;
+        Ok(PyPipeline {
+            inner: facecore::FacePipeline::new(det, rec),
+            preset,
+        })
+    }
+
+    /// Every face, most confident first, each with `embedding` set.
+    #[pyo3(signature = (image, *, channel_order = "rgb"))]
+    fn analyze(
+        &self,
+        py: Python<'_>,
+        image: &Bound<'_, PyAny>,
+        channel_order: &str,
+    ) -> PyResult<Vec<PyFace>> {
+        let img = load(py, image, channel_order)?;
+        let faces = py.detach(|| self.inner.analyze(&img)).map_err(to_py)?;
+        Ok(faces.into_iter().map(|f| self.face(f)).collect())
+    }
+
+    /// The most confident face with its embedding, or None when there is no face.
+    #[pyo3(signature = (image, *, channel_order = "rgb"))]
+    fn embed_best(
+        &self,
+        py: Python<'_>,
+        image: &Bound<'_, PyAny>,
+        channel_order: &str,
+    ) -> PyResult<Option<PyFace>> {
+        let img = load(py, image, channel_order)?;
+        let best = py.detach(|| self.inner.embed_best(&img)).map_err(to_py)?;
+        Ok(best.map(|f| self.face(f)))
+    }
+
+    /// Faces only (no embeddings), as `Detector.detect`.
+    #[pyo3(signature = (image, *, channel_order = "rgb"))]
+    fn detect(
+        &self,
+        py: Python<'_>,
+        image: &Bound<'_, PyAny>,
+        channel_order: &str,
+    ) -> PyResult<Vec<PyFace>> {
+        let img = load(py, image, channel_order)?;
+        let faces = py
+            .detach(|| self.inner.detector().detect(&img))
+            .map_err(to_py)?;
+        Ok(faces.into_iter().map(PyFace::detected).collect())
+    }
+
+    /// Compares two embeddings of this pipeline's space at an operating point
+    /// ("fmr1e-3" default, "fmr1e-4", "best-accuracy").
+    #[pyo3(signature = (a, b, *, operating_point = "fmr1e-3"))]
+    fn verify(
+        &self,
+        a: &Bound<'_, PyAny>,
+        b: &Bound<'_, PyAny>,
+        operating_point: &str,
+    ) -> PyResult<PyVerification> {
+        do_verify(a, b, self.inner.recognizer().space(), operating_point)
+    }
+
+    /// The calibrated similarity threshold of this pipeline's space.
+    #[pyo3(signature = (*, operating_point = "fmr1e-3"))]
+    fn threshold(&self, operating_point: &str) -> PyResult<f32> {
+        parse_op(operating_point)?
+            .threshold(self.inner.recognizer().space())
+            .map_err(to_py)
+    }
+
+    #[getter]
+    fn space(&self) -> &str {
+        self.inner.recognizer().space()
+    }
+
+    #[getter]
+    fn preset(&self) -> &'static str {
+        self.preset.name()
+    }
+
+    #[getter]
+    fn detector(&self) -> PyDetector {
+        PyDetector {
+            inner: self.inner.detector().clone(),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Pipeline(preset={:?}, space={:?})",
+            self.preset.name(),
+            self.space()
+        )
+    }
+}
+
+impl PyPipeline {
+    fn face(&self, f: facecore::AnalyzedFace) -> PyFace {
+        PyFace {
+            face: f.face,
+            embedding: Some(Arc::from(f.embedding.as_slice())),
+            space: Some(f.embedding.model().to_string()),
+        }
+    }
+}
+
+/// Compares two embeddings of `space` at an operating point.
+#[pyfunction]
+#[pyo3(signature = (a, b, *, space, operating_point = "fmr1e-3"))]
+pub(crate) fn verify(
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+    space: &str,
+    operating_point: &str,
+) -> PyResult<PyVerification> {
+    do_verify(a, b, space, operating_point)
+}
+
+/// The calibrated cosine-similarity threshold of an embedding space at an operating point.
+#[pyfunction]
+#[pyo3(signature = (space, *, operating_point = "fmr1e-3"))]
+pub(crate) fn threshold(space: &str, operating_point: &str) -> PyResult<f32> {
+    parse_op(operating_point)?.threshold(space).map_err(to_py)
+}
+
+/// Cosine similarity of two embeddings (both are L2-normalised first).
+#[pyfunction]
+pub(crate) fn similarity(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<f32> {
+    embedding(a, "any", "a")?
+        .similarity(&embedding(b, "any", "b")?)
+        .map_err(to_py)
+}

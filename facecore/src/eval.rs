@@ -129,12 +129,13 @@ pub struct GtImage {
     pub boxes: Vec<Rect>,
 }
 
-/// Parses WIDER FACE's `gt_bbx.txt` format: file, count, then `x y w h ...` lines.
+/// Parses WIDER FACE's `gt_bbx.txt` format: file, count, then `x y w h ...` lines
+/// (lines starting with `#` are comments).
 ///
 /// # Errors
 /// [`Error::InvalidInput`] for malformed content.
 pub fn parse_wider_gt(text: &str) -> Result<Vec<GtImage>> {
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
     let bad = |m: String| Error::input("ground truth", m);
     let mut out = Vec::new();
     while let Some(file) = lines.next() {

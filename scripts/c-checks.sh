@@ -38,6 +38,10 @@ static_bin="$ROOT/examples/c/facecore_identify_static"
 shared_bin="$ROOT/examples/c/facecore_identify_shared"
 if ldd "$static_bin" | grep -q libfacecore; then echo "error: the static example links libfacecore.so" >&2; exit 1; fi
 ldd "$shared_bin" | grep -q "libfacecore.so.[0-9]" || { echo "error: the shared example does not load libfacecore.so" >&2; exit 1; }
+# -z noexecstack took effect (a tract assembly object lacks .note.GNU-stack).
+for b in "$static_bin" "$PREFIX/lib/libfacecore.so"; do
+  if readelf -lW "$b" | grep GNU_STACK | grep -q RWE; then echo "error: $b has an executable stack" >&2; exit 1; fi
+done
 
 # Enrol Obama and Biden with one binary, identify the two-person photo with the other.
 run_example() { # binary [runner...]

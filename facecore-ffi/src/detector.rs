@@ -4,7 +4,9 @@ use std::ffi::c_char;
 
 use facecore::{Detector, DetectorConfig, InputSize};
 
-use crate::boundary::{Fail, boundary, facecore_status, handle, handle_free, handle_ref, out_arg, path_arg, read_file, slice, slice_mut, write};
+use crate::boundary::{
+    Fail, boundary, facecore_status, handle, handle_free, handle_ref, out_arg, path_arg, read_file, slice, slice_mut, write,
+};
 use crate::image::{facecore_face, facecore_image, image_arg};
 
 /// Detector settings, a mutable builder. Not thread-safe: use from one thread at a time.
@@ -64,7 +66,10 @@ unsafe fn set(options: *mut facecore_detector_options, f: impl FnOnce(&mut Detec
 /// # Safety
 /// `options` is NULL or a live handle used by no other thread.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn facecore_detector_options_set_score_threshold(options: *mut facecore_detector_options, value: f32) -> facecore_status {
+pub unsafe extern "C" fn facecore_detector_options_set_score_threshold(
+    options: *mut facecore_detector_options,
+    value: f32,
+) -> facecore_status {
     // SAFETY: forwarded caller contract.
     unsafe { set(options, |c| c.score_threshold = value) }
 }
@@ -84,7 +89,10 @@ pub unsafe extern "C" fn facecore_detector_options_set_nms_iou(options: *mut fac
 /// # Safety
 /// `options` is NULL or a live handle used by no other thread.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn facecore_detector_options_set_min_face_size(options: *mut facecore_detector_options, value: f32) -> facecore_status {
+pub unsafe extern "C" fn facecore_detector_options_set_min_face_size(
+    options: *mut facecore_detector_options,
+    value: f32,
+) -> facecore_status {
     // SAFETY: forwarded caller contract.
     unsafe { set(options, |c| c.min_face_size = value) }
 }
@@ -105,7 +113,10 @@ pub unsafe extern "C" fn facecore_detector_options_set_max_faces(options: *mut f
 /// # Safety
 /// `options` is NULL or a live handle used by no other thread.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn facecore_detector_options_set_input_size(options: *mut facecore_detector_options, longest_side: u32) -> facecore_status {
+pub unsafe extern "C" fn facecore_detector_options_set_input_size(
+    options: *mut facecore_detector_options,
+    longest_side: u32,
+) -> facecore_status {
     let size = if longest_side == 0 { InputSize::Native } else { InputSize::FitLongest(longest_side) };
     // SAFETY: forwarded caller contract.
     unsafe { set(options, |c| c.input_size = size) }
@@ -127,11 +138,7 @@ pub(crate) unsafe fn config_arg(options: *const facecore_detector_options) -> Re
 ///
 /// # Safety
 /// As the public constructors.
-unsafe fn create(
-    onnx: Option<&[u8]>,
-    options: *const facecore_detector_options,
-    out: *mut *mut facecore_detector,
-) -> Result<(), Fail> {
+unsafe fn create(onnx: Option<&[u8]>, options: *const facecore_detector_options, out: *mut *mut facecore_detector) -> Result<(), Fail> {
     // SAFETY: forwarded caller contract.
     let config = unsafe { config_arg(options) }?;
     let out = out_arg(out, "out")?;
@@ -153,7 +160,10 @@ unsafe fn create(
 /// # Safety
 /// `options` is NULL or a live handle; `out` is valid for one write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn facecore_detector_new(options: *const facecore_detector_options, out: *mut *mut facecore_detector) -> facecore_status {
+pub unsafe extern "C" fn facecore_detector_new(
+    options: *const facecore_detector_options,
+    out: *mut *mut facecore_detector,
+) -> facecore_status {
     // SAFETY: forwarded caller contract.
     boundary(|| unsafe { create(None, options, out) })
 }

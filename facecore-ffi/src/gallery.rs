@@ -5,7 +5,9 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use facecore::{Embedding, Gallery, Identity, Match};
 
-use crate::boundary::{Fail, boundary, facecore_status, getter, handle, handle_free, handle_ref, out_arg, path_arg, slice, slice_mut, str_arg, write};
+use crate::boundary::{
+    Fail, boundary, facecore_status, getter, handle, handle_free, handle_ref, out_arg, path_arg, slice, slice_mut, str_arg, write,
+};
 
 /// `facecore_match.index` when there is no candidate at all (empty gallery): SIZE_MAX in C.
 const NO_PERSON: usize = usize::MAX;
@@ -108,7 +110,11 @@ pub unsafe extern "C" fn facecore_gallery_load(path: *const c_char, out: *mut *m
 /// # Safety
 /// `data` is readable for `len` bytes; `out` is valid for one write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn facecore_gallery_load_from_memory(data: *const u8, len: usize, out: *mut *mut facecore_gallery) -> facecore_status {
+pub unsafe extern "C" fn facecore_gallery_load_from_memory(
+    data: *const u8,
+    len: usize,
+    out: *mut *mut facecore_gallery,
+) -> facecore_status {
     boundary(|| {
         if data.is_null() {
             return Err(Fail::null("data"));
@@ -147,7 +153,12 @@ pub unsafe extern "C" fn facecore_gallery_save(gallery: *const facecore_gallery,
 /// `gallery` is a live handle; `out` is writable for `out_len` bytes; `out_size` is valid for
 /// one write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn facecore_gallery_save_to_memory(gallery: *const facecore_gallery, out: *mut u8, out_len: usize, out_size: *mut usize) -> facecore_status {
+pub unsafe extern "C" fn facecore_gallery_save_to_memory(
+    gallery: *const facecore_gallery,
+    out: *mut u8,
+    out_len: usize,
+    out_size: *mut usize,
+) -> facecore_status {
     boundary(|| {
         // SAFETY: forwarded caller contract.
         let g = unsafe { handle_ref(gallery, "gallery") }?;
@@ -157,7 +168,9 @@ pub unsafe extern "C" fn facecore_gallery_save_to_memory(gallery: *const facecor
         let bytes = g.read().to_bytes();
         // SAFETY: `out_size` checked non-NULL; valid per the caller's contract.
         unsafe { write(out_size, bytes.len()) };
-        let dst = out.get_mut(..bytes.len()).ok_or_else(|| Fail::too_small(format!("gallery needs {} bytes, buffer has {out_len}", bytes.len())))?;
+        let dst = out
+            .get_mut(..bytes.len())
+            .ok_or_else(|| Fail::too_small(format!("gallery needs {} bytes, buffer has {out_len}", bytes.len())))?;
         dst.copy_from_slice(&bytes);
         Ok(())
     })
@@ -216,7 +229,11 @@ pub unsafe extern "C" fn facecore_gallery_enroll(
 /// # Safety
 /// `gallery` is a live handle; `name` and `metadata` are NUL-terminated strings.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn facecore_gallery_set_metadata(gallery: *mut facecore_gallery, name: *const c_char, metadata: *const c_char) -> facecore_status {
+pub unsafe extern "C" fn facecore_gallery_set_metadata(
+    gallery: *mut facecore_gallery,
+    name: *const c_char,
+    metadata: *const c_char,
+) -> facecore_status {
     boundary(|| {
         // SAFETY: forwarded caller contract.
         let g = unsafe { handle_ref(gallery, "gallery") }?;
@@ -236,7 +253,11 @@ pub unsafe extern "C" fn facecore_gallery_set_metadata(gallery: *mut facecore_ga
 /// `gallery` is a live handle; `name` is a NUL-terminated string; `out_removed` is valid for
 /// one write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn facecore_gallery_remove(gallery: *mut facecore_gallery, name: *const c_char, out_removed: *mut bool) -> facecore_status {
+pub unsafe extern "C" fn facecore_gallery_remove(
+    gallery: *mut facecore_gallery,
+    name: *const c_char,
+    out_removed: *mut bool,
+) -> facecore_status {
     boundary(|| {
         // SAFETY: forwarded caller contract.
         let g = unsafe { handle_ref(gallery, "gallery") }?;

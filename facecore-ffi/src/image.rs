@@ -4,7 +4,9 @@ use std::ffi::c_char;
 
 use facecore::{Face, Image, ImageView, PixelFormat, Point, Rect};
 
-use crate::boundary::{Fail, arg_ref, boundary, facecore_status, handle, handle_free, handle_ref, out_arg, path_arg, read_file, slice, write};
+use crate::boundary::{
+    Fail, arg_ref, boundary, facecore_status, handle, handle_free, handle_ref, out_arg, path_arg, read_file, slice, write,
+};
 
 /// Layout of one pixel in a `facecore_image` (the `format` field takes these values).
 #[repr(C)]
@@ -130,7 +132,10 @@ handle!(facecore_decoded_image, 0x4643_494D_4147_4530, { image: Image });
 /// # Safety
 /// `path` is a NUL-terminated string; `out` is valid for one write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn facecore_decoded_image_new_from_file(path: *const c_char, out: *mut *mut facecore_decoded_image) -> facecore_status {
+pub unsafe extern "C" fn facecore_decoded_image_new_from_file(
+    path: *const c_char,
+    out: *mut *mut facecore_decoded_image,
+) -> facecore_status {
     boundary(|| {
         // SAFETY: forwarded caller contract.
         let path = unsafe { path_arg(path, "path") }?;
@@ -153,7 +158,11 @@ pub unsafe extern "C" fn facecore_decoded_image_new_from_file(path: *const c_cha
 /// # Safety
 /// `data` is readable for `len` bytes; `out` is valid for one write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn facecore_decoded_image_new_from_memory(data: *const u8, len: usize, out: *mut *mut facecore_decoded_image) -> facecore_status {
+pub unsafe extern "C" fn facecore_decoded_image_new_from_memory(
+    data: *const u8,
+    len: usize,
+    out: *mut *mut facecore_decoded_image,
+) -> facecore_status {
     boundary(|| {
         if data.is_null() {
             return Err(Fail::null("data"));

@@ -32,7 +32,11 @@ fn boxed(pipeline: FacePipeline, dim: usize) -> Result<*mut facecore_pipeline, F
 /// # Safety
 /// `options` is NULL or a live handle; `out` is valid for one write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn facecore_pipeline_new(preset: u32, options: *const facecore_detector_options, out: *mut *mut facecore_pipeline) -> facecore_status {
+pub unsafe extern "C" fn facecore_pipeline_new(
+    preset: u32,
+    options: *const facecore_detector_options,
+    out: *mut *mut facecore_pipeline,
+) -> facecore_status {
     boundary(|| {
         let p = crate::recognizer::preset(preset)?;
         // SAFETY: forwarded caller contract.

@@ -4,8 +4,10 @@ use std::ffi::{CString, c_char};
 
 use facecore::{Alignment, Branch, EmbedModel, Embedder, Preset, Recognizer};
 
-use crate::boundary::{Fail, boundary, facecore_status, getter, handle, handle_free, handle_ref, out_arg, path_arg, read_file, slice, slice_mut, write};
-use crate::image::{facecore_face, facecore_image, face_from_c, image_arg};
+use crate::boundary::{
+    Fail, boundary, facecore_status, getter, handle, handle_free, handle_ref, out_arg, path_arg, read_file, slice, slice_mut, write,
+};
+use crate::image::{face_from_c, facecore_face, facecore_image, image_arg};
 
 /// The embedding networks.
 #[repr(C)]
@@ -116,7 +118,11 @@ pub unsafe extern "C" fn facecore_embedder_new(model: u32, out: *mut *mut faceco
 /// # Safety
 /// `path` is a NUL-terminated string; `out` is valid for one write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn facecore_embedder_new_from_file(model: u32, path: *const c_char, out: *mut *mut facecore_embedder) -> facecore_status {
+pub unsafe extern "C" fn facecore_embedder_new_from_file(
+    model: u32,
+    path: *const c_char,
+    out: *mut *mut facecore_embedder,
+) -> facecore_status {
     boundary(|| {
         // SAFETY: forwarded caller contract.
         let path = unsafe { path_arg(path, "path") }?;
@@ -132,7 +138,12 @@ pub unsafe extern "C" fn facecore_embedder_new_from_file(model: u32, path: *cons
 /// # Safety
 /// `onnx` is readable for `len` bytes; `out` is valid for one write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn facecore_embedder_new_from_memory(model: u32, onnx: *const u8, len: usize, out: *mut *mut facecore_embedder) -> facecore_status {
+pub unsafe extern "C" fn facecore_embedder_new_from_memory(
+    model: u32,
+    onnx: *const u8,
+    len: usize,
+    out: *mut *mut facecore_embedder,
+) -> facecore_status {
     boundary(|| {
         if onnx.is_null() {
             return Err(Fail::null("onnx"));
@@ -331,7 +342,9 @@ pub unsafe extern "C" fn facecore_recognizer_embed(
 
 pub(crate) fn copy_embedding(values: &[f32], out: &mut [f32]) -> Result<(), Fail> {
     let have = out.len();
-    let dst = out.get_mut(..values.len()).ok_or_else(|| Fail::too_small(format!("embedding has {} values, buffer holds {have}", values.len())))?;
+    let dst = out
+        .get_mut(..values.len())
+        .ok_or_else(|| Fail::too_small(format!("embedding has {} values, buffer holds {have}", values.len())))?;
     dst.copy_from_slice(values);
     Ok(())
 }

@@ -1,1 +1,148 @@
-//! placeholder
+//! Runs the C and C++ tests of `facecore.h` (compiled by build.rs) under `cargo test`, and
+//! checks that the C API gives the same results as the Rust API on the fixtures.
+//!
+//! The C side is linked against `facecore_ffi` as an ordinary Rust dependency (its rlib holds
+//! the same `extern "C"` functions as libfacecore.a and libfacecore.so).
+
+// Keep the ABI crate linked: only the C code refers to it.
+use facecore_ffi as _;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+mod tests {
+    use std::ffi::{CString, c_char, c_int};
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+
+    use facecore_ffi::{facecore_face, facecore_preset};
+
+    unsafe extern "C" {
+        fn fc_set_fixtures(dir: *const c_char);
+        fn fc_test_version() -> c_int;
+        fn fc_test_nulls() -> c_int;
+        fn fc_test_garbage() -> c_int;
+        fn fc_test_images() -> c_int;
+        fn fc_test_buffers() -> c_int;
+        fn fc_test_gallery_files(tmpdir: *const c_char) -> c_int;
+        fn fc_test_cpp() -> c_int;
+        fn fc_analyze_file(
+            path: *const c_char,
+            preset: u32,
+            faces: *mut facecore_face,
+            capacity: usize,
+            embeddings: *mut f32,
+            embeddings_len: usize,
+            count: *mut usize,
+            dim: *mut usize,
+        ) -> c_int;
+    }
+
+    /// The C tests share statics (failure counter, cached handles): one at a time.
+    static C_LOCK: Mutex<()> = Mutex::new(());
+
+    fn fixtures() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").canonicalize().unwrap()
+    }
+
+    fn run(name: &str, f: impl FnOnce() -> c_int) {
+        let _guard = C_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let dir = CString::new(fixtures().to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated string; the C side copies it.
+        unsafe { fc_set_fixtures(dir.as_ptr()) };
+        let failures = f();
+        assert_eq!(failures, 0, "{name}: {failures} C check(s) failed (see stderr)");
+    }
+
+    #[test]
+    fn c_version() {
+        // SAFETY: test functions without arguments.
+        run("version", || unsafe { fc_test_version() });
+    }
+
+    #[test]
+    fn c_null_arguments() {
+        // SAFETY: as above.
+        run("nulls", || unsafe { fc_test_nulls() });
+    }
+
+    #[test]
+    fn c_garbage_arguments() {
+        // SAFETY: as above.
+        run("garbage", || unsafe { fc_test_garbage() });
+    }
+
+    #[test]
+    fn c_images_strides_and_formats() {
+        // SAFETY: as above.
+        run("images", || unsafe { fc_test_images() });
+    }
+
+    #[test]
+    fn c_too_small_buffers() {
+        // SAFETY: as above.
+        run("buffers", || unsafe { fc_test_buffers() });
+    }
+
+    #[test]
+    fn c_gallery_files() {
+        let dir = std::env::temp_dir().join(format!("facecore-c-tests-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = CString::new(dir.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        run("gallery files", || unsafe { fc_test_gallery_files(c.as_ptr()) });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn cpp_header() {
+        // SAFETY: as above.
+        run("c++", || unsafe { fc_test_cpp() });
+    }
+
+    #[test]
+    fn header_version_matches_cargo() {
+        let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../include/facecore.h")).unwrap();
+        let v: Vec<&str> = env!("CARGO_PKG_VERSION").split('.').collect();
+        for (name, value) in ["MAJOR", "MINOR", "PATCH"].iter().zip(&v) {
+            assert!(header.contains(&format!("#define FACECORE_VERSION_{name} {value}\n")), "FACECORE_VERSION_{name} is not {value}");
+        }
+    }
+
+    /// The C pipeline and the Rust pipeline agree on every fixture: same boxes, scores,
+    /// landmarks and embeddings.
+    #[test]
+    fn c_results_equal_the_rust_api() {
+        let preset = facecore::Preset::Accurate;
+        let rust = facecore::FacePipeline::from_preset(preset).unwrap();
+        for name in ["obama.jpg", "biden.jpg", "two_people.jpg"] {
+            let path = fixtures().join(name);
+            let expected = rust.analyze(&facecore::Image::open(&path).unwrap()).unwrap();
+            let mut faces = [facecore_face::default(); 16];
+            let mut embeddings = vec![0f32; 16 * 256];
+            let (mut count, mut dim) = (0usize, 0usize);
+            let c = CString::new(path.to_str().unwrap()).unwrap();
+            run(name, || {
+                // SAFETY: buffers sized as passed; out-pointers valid.
+                unsafe {
+                    fc_analyze_file(
+                        c.as_ptr(),
+                        facecore_preset::Accurate as u32,
+                        faces.as_mut_ptr(),
+                        faces.len(),
+                        embeddings.as_mut_ptr(),
+                        embeddings.len(),
+                        &mut count,
+                        &mut dim,
+                    )
+                }
+            });
+            assert_eq!(count, expected.len(), "{name}: face count");
+            assert!(count > 0, "{name}: no face");
+            for (i, e) in expected.iter().enumerate() {
+                assert_eq!(faces[i], facecore_face::from(&e.face), "{name}: face {i}");
+                assert_eq!(dim, e.embedding.dim(), "{name}: dim");
+                assert_eq!(&embeddings[i * dim..(i + 1) * dim], e.embedding.as_slice(), "{name}: embedding {i}");
+            }
+        }
+    }
+}

@@ -15,12 +15,7 @@ use crate::errors::to_py;
 type Css = (i64, i64, i64, i64);
 
 fn css_to_rect(c: Css) -> DlibRect {
-    DlibRect {
-        left: c.3,
-        top: c.0,
-        right: c.1,
-        bottom: c.2,
-    }
+    DlibRect { left: c.3, top: c.0, right: c.1, bottom: c.2 }
 }
 
 /// Network input side for face_recognition's `number_of_times_to_upsample`: dlib upsamples so
@@ -46,10 +41,7 @@ pub(crate) struct DlibCompat {
 impl DlibCompat {
     fn locate(&self, img: &Image, upsample: u32) -> facecore::Result<Vec<Css>> {
         let side = upsample_side(img.width(), img.height(), upsample);
-        let det = self.detector.with_config(DetectorConfig {
-            input_size: InputSize::FitLongest(side),
-            ..DetectorConfig::default()
-        })?;
+        let det = self.detector.with_config(DetectorConfig { input_size: InputSize::FitLongest(side), ..DetectorConfig::default() })?;
         let (w, h) = (i64::from(img.width()), i64::from(img.height()));
         Ok(det
             .detect(img)?
@@ -69,42 +61,23 @@ impl DlibCompat {
     fn new(py: Python<'_>) -> PyResult<Self> {
         let detector = crate::models::detector(py, DetectorConfig::default())?;
         let (predictor, embedder) = crate::models::dlib(py)?;
-        Ok(DlibCompat {
-            detector,
-            predictor,
-            embedder,
-        })
+        Ok(DlibCompat { detector, predictor, embedder })
     }
 
     /// `(top, right, bottom, left)` boxes, most confident first.
     #[pyo3(signature = (image, *, upsample = 1))]
-    fn locations(
-        &self,
-        py: Python<'_>,
-        image: &Bound<'_, PyAny>,
-        upsample: u32,
-    ) -> PyResult<Vec<Css>> {
+    fn locations(&self, py: Python<'_>, image: &Bound<'_, PyAny>, upsample: u32) -> PyResult<Vec<Css>> {
         let img = load(py, image, "rgb")?;
         py.detach(|| self.locate(&img, upsample)).map_err(to_py)
     }
 
     /// dlib's 5 landmarks (x, y) per box, in dlib's order.
-    fn landmarks(
-        &self,
-        py: Python<'_>,
-        image: &Bound<'_, PyAny>,
-        boxes: Vec<Css>,
-    ) -> PyResult<Vec<Vec<(i64, i64)>>> {
+    fn landmarks(&self, py: Python<'_>, image: &Bound<'_, PyAny>, boxes: Vec<Css>) -> PyResult<Vec<Vec<(i64, i64)>>> {
         let img = load(py, image, "rgb")?;
         py.detach(|| {
             boxes
                 .iter()
-                .map(|c| {
-                    Ok(self
-                        .predictor
-                        .landmarks(img.as_rgb(), &css_to_rect(*c))?
-                        .to_vec())
-                })
+                .map(|c| Ok(self.predictor.landmarks(img.as_rgb(), &css_to_rect(*c))?.to_vec()))
                 .collect::<facecore::Result<Vec<_>>>()
         })
         .map_err(to_py)
@@ -135,23 +108,14 @@ impl DlibCompat {
                 self.embedder.run_chips(&refs)
             })
             .map_err(to_py)?;
-        Ok(raw
-            .into_iter()
-            .map(|v| {
-                Array1::from(v.into_iter().map(f64::from).collect::<Vec<_>>()).into_pyarray(py)
-            })
-            .collect())
+        Ok(raw.into_iter().map(|v| Array1::from(v.into_iter().map(f64::from).collect::<Vec<_>>()).into_pyarray(py)).collect())
     }
 }
 
 /// Decodes or converts any image argument to a new (H, W, 3) uint8 RGB array.
 #[pyfunction]
 #[pyo3(signature = (image, *, channel_order = "rgb"))]
-pub(crate) fn load_image<'py>(
-    py: Python<'py>,
-    image: &Bound<'py, PyAny>,
-    channel_order: &str,
-) -> PyResult<Bound<'py, PyArray3<u8>>> {
+pub(crate) fn load_image<'py>(py: Python<'py>, image: &Bound<'py, PyAny>, channel_order: &str) -> PyResult<Bound<'py, PyArray3<u8>>> {
     let img = load(py, image, channel_order)?;
     image_to_numpy(py, &img)
 }

@@ -9,8 +9,7 @@ use std::path::PathBuf;
 use facecore::{Image, ImageView, PixelFormat};
 use numpy::ndarray::{Array1, Array2, Array3};
 use numpy::{
-    IntoPyArray, PyArray1, PyArray2, PyArray3, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods,
-    PyUntypedArray, PyUntypedArrayMethods,
+    IntoPyArray, PyArray1, PyArray2, PyArray3, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyMemoryView, PyString};
@@ -19,12 +18,7 @@ use crate::errors::{invalid, to_py};
 
 /// An image as the caller gave it, owned and ready to decode/convert without the GIL.
 pub(crate) enum ImageSource {
-    Pixels {
-        data: Vec<u8>,
-        width: u32,
-        height: u32,
-        format: PixelFormat,
-    },
+    Pixels { data: Vec<u8>, width: u32, height: u32, format: PixelFormat },
     Path(PathBuf),
     Encoded(Vec<u8>),
 }
@@ -34,9 +28,7 @@ pub(crate) fn parse_channel_order(order: &str) -> PyResult<bool> {
     match order.to_ascii_lowercase().as_str() {
         "rgb" => Ok(false),
         "bgr" => Ok(true),
-        other => Err(invalid(format!(
-            "channel_order must be \"rgb\" or \"bgr\", not {other:?}"
-        ))),
+        other => Err(invalid(format!("channel_order must be \"rgb\" or \"bgr\", not {other:?}"))),
     }
 }
 
@@ -61,9 +53,7 @@ impl ImageSource {
         }
         if obj.is_instance_of::<PyMemoryView>() {
             let b = py.import("builtins")?.getattr("bytes")?.call1((obj,))?;
-            return Ok(ImageSource::Encoded(
-                b.cast::<PyBytes>()?.as_bytes().to_vec(),
-            ));
+            return Ok(ImageSource::Encoded(b.cast::<PyBytes>()?.as_bytes().to_vec()));
         }
         // PIL.Image.Image: convert to RGB (palette, CMYK, 16-bit...) then view as an array.
         if obj.hasattr("convert")? && obj.hasattr("mode")? && obj.hasattr("size")? {
@@ -78,9 +68,7 @@ impl ImageSource {
             }
         }
         let ty = obj.get_type().name()?.to_string();
-        Err(invalid(format!(
-            "image must be a numpy uint8 array, a path, encoded bytes or a PIL image, not {ty}"
-        )))
+        Err(invalid(format!("image must be a numpy uint8 array, a path, encoded bytes or a PIL image, not {ty}")))
     }
 
     fn from_array(arr: &Bound<'_, PyUntypedArray>, bgr: bool) -> PyResult<Self> {
@@ -109,21 +97,14 @@ impl ImageSource {
                 }
             }
             _ => {
-                return Err(invalid(format!(
-                    "image array must have shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), not {shape:?}"
-                )));
+                return Err(invalid(format!("image array must have shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), not {shape:?}")));
             }
         };
         let (h, w) = (shape[0], shape[1]);
-        let too_big = |n: usize| {
-            u32::try_from(n).map_err(|_| invalid(format!("image of shape {shape:?} is too large")))
-        };
+        let too_big = |n: usize| u32::try_from(n).map_err(|_| invalid(format!("image of shape {shape:?} is too large")));
         let (width, height) = (too_big(w)?, too_big(h)?);
         // Refuse oversized arrays before copying them (core limits, as for decoded files).
-        if width > facecore::MAX_SIDE
-            || height > facecore::MAX_SIDE
-            || u64::from(width) * u64::from(height) > facecore::MAX_PIXELS
-        {
+        if width > facecore::MAX_SIDE || height > facecore::MAX_SIDE || u64::from(width) * u64::from(height) > facecore::MAX_PIXELS {
             return Err(invalid(format!(
                 "image of {width}x{height} exceeds the limit of {} px per side and {} pixels",
                 facecore::MAX_SIDE,
@@ -131,9 +112,7 @@ impl ImageSource {
             )));
         }
         let typed = arr.cast::<PyArrayDyn<u8>>()?;
-        let ro = typed
-            .try_readonly()
-            .map_err(|e| invalid(format!("image array is not readable: {e}")))?;
+        let ro = typed.try_readonly().map_err(|e| invalid(format!("image array is not readable: {e}")))?;
         // Logical (C) order whatever the strides: slices, crops, flips and transposes all work.
         // (numpy's "contiguous" includes Fortran order, so ask ndarray for standard layout.)
         let view = ro.as_array();
@@ -141,27 +120,15 @@ impl ImageSource {
             Some(s) => s.to_vec(),
             None => view.iter().copied().collect(),
         };
-        Ok(ImageSource::Pixels {
-            data,
-            width,
-            height,
-            format,
-        })
+        Ok(ImageSource::Pixels { data, width, height, format })
     }
 
     /// Decodes or converts to facecore's owned RGB image (call with the GIL released).
     pub(crate) fn into_image(self) -> facecore::Result<Image> {
         match self {
-            ImageSource::Pixels {
-                data,
-                width,
-                height,
-                format,
-            } => {
+            ImageSource::Pixels { data, width, height, format } => {
                 let stride = width as usize * format.bytes_per_pixel();
-                Ok(Image::from_view(ImageView::new(
-                    &data, width, height, stride, format,
-                )?))
+                Ok(Image::from_view(ImageView::new(&data, width, height, stride, format)?))
             }
             ImageSource::Path(p) => Image::open(p),
             ImageSource::Encoded(b) => Image::decode(&b),
@@ -176,24 +143,16 @@ pub(crate) fn load(py: Python<'_>, obj: &Bound<'_, PyAny>, channel_order: &str) 
 }
 
 /// A new (H, W, 3) uint8 RGB array.
-pub(crate) fn image_to_numpy<'py>(
-    py: Python<'py>,
-    img: &Image,
-) -> PyResult<Bound<'py, PyArray3<u8>>> {
+pub(crate) fn image_to_numpy<'py>(py: Python<'py>, img: &Image) -> PyResult<Bound<'py, PyArray3<u8>>> {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let a = Array3::from_shape_vec((h, w, 3), img.as_rgb().as_raw().clone())
-        .map_err(|e| invalid(format!("image buffer: {e}")))?;
+    let a = Array3::from_shape_vec((h, w, 3), img.as_rgb().as_raw().clone()).map_err(|e| invalid(format!("image buffer: {e}")))?;
     Ok(a.into_pyarray(py))
 }
 
 /// A new (N, 2) float32 array of points.
-pub(crate) fn points_to_numpy<'py>(
-    py: Python<'py>,
-    pts: &[[f32; 2]],
-) -> PyResult<Bound<'py, PyArray2<f32>>> {
+pub(crate) fn points_to_numpy<'py>(py: Python<'py>, pts: &[[f32; 2]]) -> PyResult<Bound<'py, PyArray2<f32>>> {
     let flat: Vec<f32> = pts.iter().flatten().copied().collect();
-    let a = Array2::from_shape_vec((pts.len(), 2), flat)
-        .map_err(|e| invalid(format!("points: {e}")))?;
+    let a = Array2::from_shape_vec((pts.len(), 2), flat).map_err(|e| invalid(format!("points: {e}")))?;
     Ok(a.into_pyarray(py))
 }
 
@@ -205,20 +164,11 @@ pub(crate) fn vec_to_numpy<'py>(py: Python<'py>, v: &[f32]) -> Bound<'py, PyArra
 /// A 1-D embedding argument (any array-like of numbers), copied to f32.
 pub(crate) fn extract_vector(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<f32>> {
     let py = obj.py();
-    let arr = py
-        .import("numpy")?
-        .call_method1("asarray", (obj, "float32"))?;
-    let arr = arr
-        .cast_into::<PyArrayDyn<f32>>()
-        .map_err(|_| invalid(format!("{what} must be a 1-D array of numbers")))?;
+    let arr = py.import("numpy")?.call_method1("asarray", (obj, "float32"))?;
+    let arr = arr.cast_into::<PyArrayDyn<f32>>().map_err(|_| invalid(format!("{what} must be a 1-D array of numbers")))?;
     if arr.ndim() != 1 {
-        return Err(invalid(format!(
-            "{what} must be 1-D, not of shape {:?}",
-            arr.shape()
-        )));
+        return Err(invalid(format!("{what} must be 1-D, not of shape {:?}", arr.shape())));
     }
-    let ro = arr
-        .try_readonly()
-        .map_err(|e| invalid(format!("{what} is not readable: {e}")))?;
+    let ro = arr.try_readonly().map_err(|e| invalid(format!("{what} is not readable: {e}")))?;
     Ok(ro.as_array().iter().copied().collect())
 }

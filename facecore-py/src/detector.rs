@@ -19,11 +19,7 @@ pub(crate) struct PyFace {
 
 impl PyFace {
     pub(crate) fn detected(face: facecore::Face) -> Self {
-        PyFace {
-            face,
-            embedding: None,
-            space: None,
-        }
+        PyFace { face, embedding: None, space: None }
     }
 }
 
@@ -65,27 +61,15 @@ impl PyFace {
     fn __repr__(&self) -> String {
         let b = self.face.bbox;
         let emb = match &self.space {
-            Some(s) => format!(
-                ", embedding=<{} floats of {s}>",
-                self.embedding.as_ref().map_or(0, |e| e.len())
-            ),
+            Some(s) => format!(", embedding=<{} floats of {s}>", self.embedding.as_ref().map_or(0, |e| e.len())),
             None => String::new(),
         };
-        format!(
-            "Face(bbox=({:.1}, {:.1}, {:.1}, {:.1}), score={:.3}{emb})",
-            b.x, b.y, b.width, b.height, self.face.score
-        )
+        format!("Face(bbox=({:.1}, {:.1}, {:.1}, {:.1}), score={:.3}{emb})", b.x, b.y, b.width, b.height, self.face.score)
     }
 }
 
 /// Builds a detector config from the Python keyword options.
-pub(crate) fn config(
-    score_threshold: f32,
-    nms_iou: f32,
-    min_face_size: f32,
-    max_faces: usize,
-    input_size: Option<u32>,
-) -> DetectorConfig {
+pub(crate) fn config(score_threshold: f32, nms_iou: f32, min_face_size: f32, max_faces: usize, input_size: Option<u32>) -> DetectorConfig {
     DetectorConfig {
         score_threshold,
         nms_iou,
@@ -107,6 +91,7 @@ impl PyDetector {
     /// `input_size`: longest side of the network input (default 640); None keeps the image size.
     #[new]
     #[pyo3(signature = (*, score_threshold = 0.6, nms_iou = 0.3, min_face_size = 0.0, max_faces = 256, input_size = Some(640)))]
+    #[pyo3(text_signature = "(*, score_threshold=0.6, nms_iou=0.3, min_face_size=0.0, max_faces=256, input_size=640)")]
     fn new(
         py: Python<'_>,
         score_threshold: f32,
@@ -115,27 +100,14 @@ impl PyDetector {
         max_faces: usize,
         input_size: Option<u32>,
     ) -> PyResult<Self> {
-        let cfg = config(
-            score_threshold,
-            nms_iou,
-            min_face_size,
-            max_faces,
-            input_size,
-        );
-        Ok(PyDetector {
-            inner: crate::models::detector(py, cfg)?,
-        })
+        let cfg = config(score_threshold, nms_iou, min_face_size, max_faces, input_size);
+        Ok(PyDetector { inner: crate::models::detector(py, cfg)? })
     }
 
     /// Finds faces, most confident first. `image`: numpy uint8 (H,W,3) RGB (or
     /// `channel_order="bgr"`), (H,W,4), (H,W), a path, encoded bytes or a PIL image.
     #[pyo3(signature = (image, *, channel_order = "rgb"))]
-    fn detect(
-        &self,
-        py: Python<'_>,
-        image: &Bound<'_, PyAny>,
-        channel_order: &str,
-    ) -> PyResult<Vec<PyFace>> {
+    fn detect(&self, py: Python<'_>, image: &Bound<'_, PyAny>, channel_order: &str) -> PyResult<Vec<PyFace>> {
         let img = load(py, image, channel_order)?;
         let faces = py.detach(|| self.inner.detect(&img)).map_err(to_py)?;
         Ok(faces.into_iter().map(PyFace::detected).collect())
@@ -177,8 +149,7 @@ impl PyDetector {
             c.nms_iou,
             c.min_face_size,
             c.max_faces,
-            self.input_size()
-                .map_or("None".to_string(), |n| n.to_string())
+            self.input_size().map_or("None".to_string(), |n| n.to_string())
         )
     }
 }

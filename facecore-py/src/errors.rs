@@ -41,10 +41,7 @@ pub(crate) fn new_err(kind: Kind, msg: impl Into<String>) -> PyErr {
     Python::attach(|py| {
         let classes = CLASSES.get_or_try_init(py, || -> PyResult<Vec<Py<PyType>>> {
             let m = py.import("facecore._errors")?;
-            NAMES
-                .iter()
-                .map(|n| Ok(m.getattr(*n)?.cast_into::<PyType>()?.unbind()))
-                .collect()
+            NAMES.iter().map(|n| Ok(m.getattr(*n)?.cast_into::<PyType>()?.unbind())).collect()
         });
         match classes {
             Ok(c) => PyErr::from_type(c[kind as usize].bind(py).clone(), msg),
@@ -64,11 +61,7 @@ pub(crate) fn to_py(e: facecore::Error) -> PyErr {
     use facecore::Error as E;
     if e.is_not_found() {
         if let E::Io { path, source } = &e {
-            return PyFileNotFoundError::new_err((
-                2,
-                source.to_string(),
-                path.display().to_string(),
-            ));
+            return PyFileNotFoundError::new_err((2, source.to_string(), path.display().to_string()));
         }
     }
     let kind = match &e {

@@ -28,10 +28,7 @@ impl PyMatch {
 
 impl From<Match> for PyMatch {
     fn from(m: Match) -> Self {
-        PyMatch {
-            name: m.name,
-            score: m.score,
-        }
+        PyMatch { name: m.name, score: m.score }
     }
 }
 
@@ -49,10 +46,7 @@ pub(crate) struct PyPerson {
 #[pymethods]
 impl PyPerson {
     fn __repr__(&self) -> String {
-        format!(
-            "Person(name={:?}, embeddings={})",
-            self.name, self.embeddings
-        )
+        format!("Person(name={:?}, embeddings={})", self.name, self.embeddings)
     }
 }
 
@@ -75,17 +69,14 @@ impl PyGallery {
         match (space, g.space(), self.default_space.as_deref()) {
             (Some(s), _, _) => Ok(s.to_string()),
             (None, Some(s), _) | (None, None, Some(s)) => Ok(s.to_string()),
-            (None, None, None) => Err(invalid(
-                "an empty gallery needs an embedding space: Gallery(space=pipeline.space) or enroll(..., space=...)",
-            )),
+            (None, None, None) => {
+                Err(invalid("an empty gallery needs an embedding space: Gallery(space=pipeline.space) or enroll(..., space=...)"))
+            }
         }
     }
 
     fn wrap(g: Gallery) -> Self {
-        PyGallery {
-            inner: Mutex::new(g),
-            default_space: None,
-        }
+        PyGallery { inner: Mutex::new(g), default_space: None }
     }
 }
 
@@ -95,18 +86,13 @@ impl PyGallery {
     #[new]
     #[pyo3(signature = (*, space = None))]
     fn new(space: Option<String>) -> Self {
-        PyGallery {
-            inner: Mutex::new(Gallery::new()),
-            default_space: space,
-        }
+        PyGallery { inner: Mutex::new(Gallery::new()), default_space: space }
     }
 
     /// Reads a gallery file (`FileNotFoundError` if missing, `GalleryError` if damaged).
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        Ok(Self::wrap(
-            py.detach(|| Gallery::load(&path)).map_err(to_py)?,
-        ))
+        Ok(Self::wrap(py.detach(|| Gallery::load(&path)).map_err(to_py)?))
     }
 
     /// Parses a gallery held in memory (`GalleryError` if damaged).
@@ -128,12 +114,7 @@ impl PyGallery {
 
     /// Adds an embedding to `name` (creating the person). `space` defaults to the gallery's.
     #[pyo3(signature = (name, embedding, *, space = None))]
-    fn enroll(
-        &self,
-        name: &str,
-        embedding: &Bound<'_, PyAny>,
-        space: Option<&str>,
-    ) -> PyResult<()> {
+    fn enroll(&self, name: &str, embedding: &Bound<'_, PyAny>, space: Option<&str>) -> PyResult<()> {
         let e = crate::recognizer::embedding(embedding, &self.space_for(space)?, "embedding")?;
         self.lock().enroll(name, &e).map_err(to_py)
     }
@@ -156,31 +137,20 @@ impl PyGallery {
             return Ok(Vec::new());
         };
         let e = crate::recognizer::embedding(embedding, &space, "embedding")?;
-        Ok(g.search(&e, k)
-            .map_err(to_py)?
-            .into_iter()
-            .map(PyMatch::from)
-            .collect())
+        Ok(g.search(&e, k).map_err(to_py)?.into_iter().map(PyMatch::from).collect())
     }
 
     /// The best person if they reach `threshold` (default: the space's calibrated threshold at
     /// `operating_point`), else None.
     #[pyo3(signature = (embedding, *, threshold = None, operating_point = "fmr1e-3"))]
-    fn identify(
-        &self,
-        embedding: &Bound<'_, PyAny>,
-        threshold: Option<f32>,
-        operating_point: &str,
-    ) -> PyResult<Option<PyMatch>> {
+    fn identify(&self, embedding: &Bound<'_, PyAny>, threshold: Option<f32>, operating_point: &str) -> PyResult<Option<PyMatch>> {
         let g = self.lock();
         let Some(space) = g.space().map(str::to_string) else {
             return Ok(None);
         };
         let t = match threshold {
             Some(t) => t,
-            None => parse_op(operating_point)?
-                .threshold(&space)
-                .map_err(to_py)?,
+            None => parse_op(operating_point)?.threshold(&space).map_err(to_py)?,
         };
         let e = crate::recognizer::embedding(embedding, &space, "embedding")?;
         Ok(match g.identify(&e, t).map_err(to_py)? {
@@ -191,24 +161,13 @@ impl PyGallery {
 
     /// The people, in enrolment order.
     fn people(&self) -> Vec<PyPerson> {
-        self.lock()
-            .people()
-            .into_iter()
-            .map(|p| PyPerson {
-                name: p.name,
-                metadata: p.metadata,
-                embeddings: p.embeddings,
-            })
-            .collect()
+        self.lock().people().into_iter().map(|p| PyPerson { name: p.name, metadata: p.metadata, embeddings: p.embeddings }).collect()
     }
 
     /// The embedding space, once something is enrolled (or as given to the constructor).
     #[getter]
     fn space(&self) -> Option<String> {
-        self.lock()
-            .space()
-            .map(str::to_string)
-            .or_else(|| self.default_space.clone())
+        self.lock().space().map(str::to_string).or_else(|| self.default_space.clone())
     }
 
     fn __len__(&self) -> usize {
@@ -220,10 +179,6 @@ impl PyGallery {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "Gallery(people={}, space={:?})",
-            self.__len__(),
-            self.space()
-        )
+        format!("Gallery(people={}, space={:?})", self.__len__(), self.space())
     }
 }

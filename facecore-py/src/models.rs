@@ -56,10 +56,7 @@ pub(crate) fn dlib(py: Python<'_>) -> PyResult<(std::sync::Arc<DlibPredictor>, E
         if let Some(v) = &*d {
             return Ok(v.clone());
         }
-        let v = (
-            std::sync::Arc::new(DlibPredictor::bundled()?),
-            Embedder::bundled(EmbedModel::DlibResnet)?,
-        );
+        let v = (std::sync::Arc::new(DlibPredictor::bundled()?), Embedder::bundled(EmbedModel::DlibResnet)?);
         *d = Some(v.clone());
         Ok(v)
     })

@@ -37,10 +37,7 @@ impl PyRecognizer {
     #[pyo3(signature = (preset = "accurate"))]
     fn new(py: Python<'_>, preset: &str) -> PyResult<Self> {
         let preset = parse_preset(preset)?;
-        Ok(PyRecognizer {
-            inner: crate::models::recognizer(py, preset)?,
-            preset,
-        })
+        Ok(PyRecognizer { inner: crate::models::recognizer(py, preset)?, preset })
     }
 
     /// The L2-normalised float32 embedding of `face` (a `Face` detected in `image`).
@@ -70,11 +67,7 @@ impl PyRecognizer {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "Recognizer(preset={:?}, space={:?})",
-            self.preset.name(),
-            self.inner.space()
-        )
+        format!("Recognizer(preset={:?}, space={:?})", self.preset.name(), self.inner.space())
     }
 }
 
@@ -105,23 +98,9 @@ impl PyVerification {
     }
 }
 
-fn do_verify(
-    a: &Bound<'_, PyAny>,
-    b: &Bound<'_, PyAny>,
-    space: &str,
-    op: &str,
-) -> PyResult<PyVerification> {
-    let v = facecore::verify(
-        &embedding(a, space, "a")?,
-        &embedding(b, space, "b")?,
-        parse_op(op)?,
-    )
-    .map_err(to_py)?;
-    Ok(PyVerification {
-        similarity: v.similarity,
-        threshold: v.threshold,
-        same_person: v.same_person,
-    })
+fn do_verify(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>, space: &str, op: &str) -> PyResult<PyVerification> {
+    let v = facecore::verify(&embedding(a, space, "a")?, &embedding(b, space, "b")?, parse_op(op)?).map_err(to_py)?;
+    Ok(PyVerification { similarity: v.similarity, threshold: v.threshold, same_person: v.same_person })
 }
 
 /// Detector plus recognizer: every face with its embedding. Immutable and thread-safe.
@@ -135,6 +114,7 @@ pub(crate) struct PyPipeline {
 impl PyPipeline {
     #[new]
     #[pyo3(signature = (preset = "accurate", *, score_threshold = 0.6, nms_iou = 0.3, min_face_size = 0.0, max_faces = 256, input_size = Some(640)))]
+    #[pyo3(text_signature = "(preset='accurate', *, score_threshold=0.6, nms_iou=0.3, min_face_size=0.0, max_faces=256, input_size=640)")]
     fn new(
         py: Python<'_>,
         preset: &str,
@@ -145,31 +125,14 @@ impl PyPipeline {
         input_size: Option<u32>,
     ) -> PyResult<Self> {
         let preset = parse_preset(preset)?;
-        let det = crate::models::detector(
-            py,
-            config(
-                score_threshold,
-                nms_iou,
-                min_face_size,
-                max_faces,
-                input_size,
-            ),
-        )?;
+        let det = crate::models::detector(py, config(score_threshold, nms_iou, min_face_size, max_faces, input_size))?;
         let rec = crate::models::recognizer(py, preset)?;
-        Ok(PyPipeline {
-            inner: facecore::FacePipeline::new(det, rec),
-            preset,
-        })
+        Ok(PyPipeline { inner: facecore::FacePipeline::new(det, rec), preset })
     }
 
     /// Every face, most confident first, each with `embedding` set.
     #[pyo3(signature = (image, *, channel_order = "rgb"))]
-    fn analyze(
-        &self,
-        py: Python<'_>,
-        image: &Bound<'_, PyAny>,
-        channel_order: &str,
-    ) -> PyResult<Vec<PyFace>> {
+    fn analyze(&self, py: Python<'_>, image: &Bound<'_, PyAny>, channel_order: &str) -> PyResult<Vec<PyFace>> {
         let img = load(py, image, channel_order)?;
         let faces = py.detach(|| self.inner.analyze(&img)).map_err(to_py)?;
         Ok(faces.into_iter().map(|f| self.face(f)).collect())
@@ -177,12 +140,7 @@ impl PyPipeline {
 
     /// The most confident face with its embedding, or None when there is no face.
     #[pyo3(signature = (image, *, channel_order = "rgb"))]
-    fn embed_best(
-        &self,
-        py: Python<'_>,
-        image: &Bound<'_, PyAny>,
-        channel_order: &str,
-    ) -> PyResult<Option<PyFace>> {
+    fn embed_best(&self, py: Python<'_>, image: &Bound<'_, PyAny>, channel_order: &str) -> PyResult<Option<PyFace>> {
         let img = load(py, image, channel_order)?;
         let best = py.detach(|| self.inner.embed_best(&img)).map_err(to_py)?;
         Ok(best.map(|f| self.face(f)))
@@ -190,37 +148,23 @@ impl PyPipeline {
 
     /// Faces only (no embeddings), as `Detector.detect`.
     #[pyo3(signature = (image, *, channel_order = "rgb"))]
-    fn detect(
-        &self,
-        py: Python<'_>,
-        image: &Bound<'_, PyAny>,
-        channel_order: &str,
-    ) -> PyResult<Vec<PyFace>> {
+    fn detect(&self, py: Python<'_>, image: &Bound<'_, PyAny>, channel_order: &str) -> PyResult<Vec<PyFace>> {
         let img = load(py, image, channel_order)?;
-        let faces = py
-            .detach(|| self.inner.detector().detect(&img))
-            .map_err(to_py)?;
+        let faces = py.detach(|| self.inner.detector().detect(&img)).map_err(to_py)?;
         Ok(faces.into_iter().map(PyFace::detected).collect())
     }
 
     /// Compares two embeddings of this pipeline's space at an operating point
     /// ("fmr1e-3" default, "fmr1e-4", "best-accuracy").
     #[pyo3(signature = (a, b, *, operating_point = "fmr1e-3"))]
-    fn verify(
-        &self,
-        a: &Bound<'_, PyAny>,
-        b: &Bound<'_, PyAny>,
-        operating_point: &str,
-    ) -> PyResult<PyVerification> {
+    fn verify(&self, a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>, operating_point: &str) -> PyResult<PyVerification> {
         do_verify(a, b, self.inner.recognizer().space(), operating_point)
     }
 
     /// The calibrated similarity threshold of this pipeline's space.
     #[pyo3(signature = (*, operating_point = "fmr1e-3"))]
     fn threshold(&self, operating_point: &str) -> PyResult<f32> {
-        parse_op(operating_point)?
-            .threshold(self.inner.recognizer().space())
-            .map_err(to_py)
+        parse_op(operating_point)?.threshold(self.inner.recognizer().space()).map_err(to_py)
     }
 
     #[getter]
@@ -235,39 +179,24 @@ impl PyPipeline {
 
     #[getter]
     fn detector(&self) -> PyDetector {
-        PyDetector {
-            inner: self.inner.detector().clone(),
-        }
+        PyDetector { inner: self.inner.detector().clone() }
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "Pipeline(preset={:?}, space={:?})",
-            self.preset.name(),
-            self.space()
-        )
+        format!("Pipeline(preset={:?}, space={:?})", self.preset.name(), self.space())
     }
 }
 
 impl PyPipeline {
     fn face(&self, f: facecore::AnalyzedFace) -> PyFace {
-        PyFace {
-            face: f.face,
-            embedding: Some(Arc::from(f.embedding.as_slice())),
-            space: Some(f.embedding.model().to_string()),
-        }
+        PyFace { face: f.face, embedding: Some(Arc::from(f.embedding.as_slice())), space: Some(f.embedding.model().to_string()) }
     }
 }
 
 /// Compares two embeddings of `space` at an operating point.
 #[pyfunction]
 #[pyo3(signature = (a, b, *, space, operating_point = "fmr1e-3"))]
-pub(crate) fn verify(
-    a: &Bound<'_, PyAny>,
-    b: &Bound<'_, PyAny>,
-    space: &str,
-    operating_point: &str,
-) -> PyResult<PyVerification> {
+pub(crate) fn verify(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>, space: &str, operating_point: &str) -> PyResult<PyVerification> {
     do_verify(a, b, space, operating_point)
 }
 
@@ -281,7 +210,5 @@ pub(crate) fn threshold(space: &str, operating_point: &str) -> PyResult<f32> {
 /// Cosine similarity of two embeddings (both are L2-normalised first).
 #[pyfunction]
 pub(crate) fn similarity(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<f32> {
-    embedding(a, "any", "a")?
-        .similarity(&embedding(b, "any", "b")?)
-        .map_err(to_py)
+    embedding(a, "any", "a")?.similarity(&embedding(b, "any", "b")?).map_err(to_py)
 }

@@ -133,7 +133,8 @@ def face_distance(face_encodings: Sequence[npt.ArrayLike] | npt.NDArray[Any], fa
     """Euclidean distance between each known encoding and the one to compare."""
     if len(face_encodings) == 0:
         return np.empty((0))
-    return np.linalg.norm(np.asarray(face_encodings) - np.asarray(face_to_compare), axis=1)
+    dist: npt.NDArray[np.float64] = np.linalg.norm(np.asarray(face_encodings) - np.asarray(face_to_compare), axis=1)
+    return dist
 
 
 def compare_faces(

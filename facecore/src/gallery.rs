@@ -51,7 +51,10 @@ pub enum Identity {
 }
 
 /// People with one or more embeddings each, all from one embedding space.
-#[derive(Debug, Clone, PartialEq, Default)]
+///
+/// Two galleries are equal when they hold the same people, in the same order, with the same
+/// embeddings each (row storage order does not matter).
+#[derive(Debug, Clone, Default)]
 pub struct Gallery {
     space: Option<Arc<str>>,
     dim: usize,
@@ -61,6 +64,19 @@ pub struct Gallery {
     vectors: Vec<f32>,
     /// Owner (index into `names`) of each embedding row.
     owner: Vec<u32>,
+}
+
+impl PartialEq for Gallery {
+    fn eq(&self, o: &Self) -> bool {
+        let rows = |g: &Gallery, i: usize| -> Vec<f32> {
+            g.owner.iter().enumerate().filter(|(_, w)| **w as usize == i).flat_map(|(r, _)| g.vectors[r * g.dim..(r + 1) * g.dim].to_vec()).collect()
+        };
+        self.space == o.space
+            && self.dim == o.dim
+            && self.names == o.names
+            && self.metadata == o.metadata
+            && (0..self.names.len()).all(|i| rows(self, i) == rows(o, i))
+    }
 }
 
 fn gerr(path: Option<&Path>, detail: impl Into<String>) -> Error {

@@ -87,6 +87,12 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 run_example "$WORK/asan"
 printf 'not a gallery' >"$WORK/bad.gallery"
 ASAN_OPTIONS=detect_leaks=1 "$WORK/asan" --preset fast --gallery "$WORK/bad.gallery" "$FIX/obama.jpg" && exit 1 || [[ $? == 1 ]]
 ASAN_OPTIONS=detect_leaks=1 "$WORK/asan" --preset fast "$WORK/missing.jpg" && exit 1 || [[ $? == 1 ]]
+# The C tests of facecore-ffi/c-tests too (they also run under cargo test, without ASan).
+"$CC" -std=c99 -g -O1 -fsanitize=address -fno-omit-frame-pointer -Wall -Wextra -Werror \
+  -I"$PREFIX/include" -o "$WORK/asan_tests" facecore-ffi/c-tests/tests/api.c facecore-ffi/c-tests/driver/run_tests.c \
+  "$PREFIX/lib/libfacecore.a" -lpthread -ldl -lm -Wl,-z,noexecstack
+mkdir -p "$WORK/tmp"
+ASAN_OPTIONS=detect_leaks=1 "$WORK/asan_tests" "$FIX" "$WORK/tmp"
 echo "asan clean"
 
 section "example under valgrind (shared library)"

@@ -90,7 +90,7 @@ ASAN_OPTIONS=detect_leaks=1 "$WORK/asan" --preset fast "$WORK/missing.jpg" && ex
 # The C tests of facecore-ffi/c-tests too (they also run under cargo test, without ASan).
 "$CC" -std=c99 -g -O1 -fsanitize=address -fno-omit-frame-pointer -Wall -Wextra -Werror \
   -I"$PREFIX/include" -o "$WORK/asan_tests" facecore-ffi/c-tests/tests/api.c facecore-ffi/c-tests/driver/run_tests.c \
-  "$PREFIX/lib/libfacecore.a" -lpthread -ldl -lm -Wl,-z,noexecstack
+  "$PREFIX/lib/libfacecore.a" -lpthread -ldl -lm -Wl,-z,noexecstack -Wl,--gc-sections
 mkdir -p "$WORK/tmp"
 ASAN_OPTIONS=detect_leaks=1 "$WORK/asan_tests" "$FIX" "$WORK/tmp"
 echo "asan clean"
@@ -115,7 +115,12 @@ else
   fi
 fi
 
-section "sizes ($profile profile$([[ $profile == dev ]] && echo ': dependencies at opt-level 3, no LTO; run with --release for the shipped numbers'))"
+if [[ $profile == dev ]]; then
+  note="dev profile: dependencies at opt-level 3, no LTO; scripts/c-checks.sh --release measures the release profile"
+else
+  note="release profile: thin LTO"
+fi
+section "sizes ($note)"
 strip -o "$WORK/libfacecore.so" "$PREFIX/lib/libfacecore.so"
 strip -o "$WORK/facecore_identify_static" "$static_bin"
 size_of() { stat -c %s "$1"; }

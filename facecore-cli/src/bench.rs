@@ -44,7 +44,12 @@ pub fn run(a: &BenchArgs) -> AnyResult {
     if let Some(n) = a.resize {
         let s = n as f32 / img.width().max(img.height()) as f32;
         let (w, h) = ((img.width() as f32 * s).round() as u32, (img.height() as f32 * s).round() as u32);
-        img = Image::from_rgb(facecore::image_crate::imageops::resize(img.as_rgb(), w, h, facecore::image_crate::imageops::FilterType::Triangle))?;
+        img = Image::from_rgb(facecore::image_crate::imageops::resize(
+            img.as_rgb(),
+            w,
+            h,
+            facecore::image_crate::imageops::FilterType::Triangle,
+        ))?;
     }
     let decode = time(a.runs, || Image::decode(&bytes))?;
     println!("bench {} ({}x{} after resize), single thread, median of {} runs", a.image.display(), img.width(), img.height(), a.runs);
@@ -60,7 +65,7 @@ pub fn run(a: &BenchArgs) -> AnyResult {
         };
         let align = time(a.runs, || p.recognizer().chip(&img, &face, 0))?;
         let embed = time(a.runs, || p.recognizer().embed(&img, &face))?;
-        let whole = time(a.runs.min(5).max(1), || p.analyze(&img))?;
+        let whole = time(a.runs.clamp(1, 5), || p.analyze(&img))?;
         println!(
             "[{:<8}] faces={} detect={detect:.2} ms align={align:.2} ms align+embed/face={embed:.2} ms whole job={whole:.2} ms",
             preset.name(),

@@ -87,7 +87,13 @@ fn lfw_detector() -> AnyResult<Detector> {
 
 /// Embeds every image with every recognizer (decoding and detecting once) on `threads`
 /// workers; `out[r][i]` is `None` where no face was found.
-fn embed_all(files: &[PathBuf], det: &Detector, recs: &[Recognizer], threads: usize, label: &'static str) -> AnyResult<Vec<Vec<Option<Embedding>>>> {
+fn embed_all(
+    files: &[PathBuf],
+    det: &Detector,
+    recs: &[Recognizer],
+    threads: usize,
+    label: &'static str,
+) -> AnyResult<Vec<Vec<Option<Embedding>>>> {
     let out: Mutex<Vec<Vec<Option<Embedding>>>> = Mutex::new(vec![vec![None; files.len()]; recs.len()]);
     let next = Mutex::new(0usize);
     let progress = Mutex::new(Progress::new(label, files.len()));
@@ -110,7 +116,9 @@ fn embed_all(files: &[PathBuf], det: &Detector, recs: &[Recognizer], threads: us
                         let faces = det.detect(&img)?;
                         let (cx, cy) = (img.width() as f32 / 2.0, img.height() as f32 / 2.0);
                         let best = faces.into_iter().min_by(|a, b| {
-                            let d = |f: &facecore::Face| (f.bbox.x + f.bbox.width / 2.0 - cx).powi(2) + (f.bbox.y + f.bbox.height / 2.0 - cy).powi(2);
+                            let d = |f: &facecore::Face| {
+                                (f.bbox.x + f.bbox.width / 2.0 - cx).powi(2) + (f.bbox.y + f.bbox.height / 2.0 - cy).powi(2)
+                            };
                             d(a).total_cmp(&d(b))
                         });
                         recs.iter().map(|rec| best.map(|f| rec.embed(&img, &f)).transpose()).collect()
@@ -216,7 +224,11 @@ fn lfw(a: &LfwArgs) -> AnyResult {
 
 fn detect(images: &Path, gt: &Path, iou: f32, score: f32, input: u32) -> AnyResult {
     let gt = parse_wider_gt(&read_text(gt)?)?;
-    let det = Detector::bundled(DetectorConfig { score_threshold: score, input_size: facecore::InputSize::FitLongest(input), ..Default::default() })?;
+    let det = Detector::bundled(DetectorConfig {
+        score_threshold: score,
+        input_size: facecore::InputSize::FitLongest(input),
+        ..Default::default()
+    })?;
     let mut dets = Vec::new();
     let mut p = Progress::new("detect", gt.len());
     for g in &gt {
@@ -267,13 +279,11 @@ pub fn calibrate(a: &CalibrateArgs) -> AnyResult {
     println!("calibrate: {} images of {} people", files.len(), people.iter().collect::<std::collections::BTreeSet<_>>().len());
     let det = lfw_detector()?;
     let mut rows: BTreeMap<(String, String), String> = BTreeMap::new();
-    if let Some(out) = &a.out {
-        if let Ok(t) = std::fs::read_to_string(out) {
-            for l in t.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-                let f: Vec<&str> = l.split('\t').collect();
-                if f.len() > 2 {
-                    rows.insert((f[0].to_string(), f[1].to_string()), l.to_string());
-                }
+    if let Some(t) = a.out.as_ref().and_then(|out| std::fs::read_to_string(out).ok()) {
+        for l in t.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            let f: Vec<&str> = l.split('\t').collect();
+            if f.len() > 2 {
+                rows.insert((f[0].to_string(), f[1].to_string()), l.to_string());
             }
         }
     }
@@ -305,7 +315,10 @@ pub fn calibrate(a: &CalibrateArgs) -> AnyResult {
         let fa = imp.iter().filter(|&&s| s >= t).count() as f64 / imp.len().max(1) as f64;
         let tar = genuine.iter().filter(|&&s| s >= t).count() as f64 / genuine.len().max(1) as f64;
         println!("  best-accuracy: threshold={t:.4} accuracy={:.2}% fmr={fa:.2e} tar={:.2}%", acc * 100.0, tar * 100.0);
-        rows.insert((space.clone(), "best-accuracy".into()), format!("{space}\tbest-accuracy\t{t:.4}\t{fa:.2e}\t{tar:.4}\t{}\t{}", imp.len(), genuine.len()));
+        rows.insert(
+            (space.clone(), "best-accuracy".into()),
+            format!("{space}\tbest-accuracy\t{t:.4}\t{fa:.2e}\t{tar:.4}\t{}\t{}", imp.len(), genuine.len()),
+        );
     }
     if let Some(out) = &a.out {
         let mut text = String::from("# space\top\tthreshold\tfmr\ttar\timpostor_pairs\tgenuine_pairs\n");
@@ -319,4 +332,3 @@ pub fn calibrate(a: &CalibrateArgs) -> AnyResult {
     }
     Ok(())
 }
-

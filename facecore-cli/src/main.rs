@@ -210,7 +210,10 @@ fn run(cmd: Cmd) -> AnyResult {
                     };
                     if common.json {
                         let b = f.face.bbox;
-                        println!("{}", json!({"image": path, "box": [b.x, b.y, b.width, b.height], "name": name, "score": score, "threshold": threshold}));
+                        println!(
+                            "{}",
+                            json!({"image": path, "box": [b.x, b.y, b.width, b.height], "name": name, "score": score, "threshold": threshold})
+                        );
                     } else {
                         println!("{}\t{}\t{}\t{:.3}", path.display(), fmt_box(&f.face.bbox), name, score);
                     }
@@ -229,7 +232,10 @@ fn run(cmd: Cmd) -> AnyResult {
             };
             let v = facecore::verify(&embed(&image1)?, &embed(&image2)?, op)?;
             if common.json {
-                println!("{}", json!({"same_person": v.same_person, "similarity": v.similarity, "threshold": v.threshold, "operating_point": op.name()}));
+                println!(
+                    "{}",
+                    json!({"same_person": v.same_person, "similarity": v.similarity, "threshold": v.threshold, "operating_point": op.name()})
+                );
             } else {
                 println!(
                     "{}\tsimilarity={:.4}\tthreshold={:.4} ({})",
@@ -279,6 +285,12 @@ fn demo(preset: Preset, fixtures: &Path, out: &Path) -> AnyResult {
         labels.push((f.face, name));
     }
     annotate::write(&img, &labels, out)?;
-    println!("found {} faces in {:.0} ms (threshold {threshold:.3} at {}); annotated image: {}", labels.len(), dt.as_secs_f64() * 1e3, OperatingPoint::default().name(), out.display());
+    println!(
+        "found {} faces in {:.0} ms (threshold {threshold:.3} at {}); annotated image: {}",
+        labels.len(),
+        dt.as_secs_f64() * 1e3,
+        OperatingPoint::default().name(),
+        out.display()
+    );
     Ok(())
 }

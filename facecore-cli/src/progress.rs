@@ -19,7 +19,7 @@ impl Progress {
     pub fn tick(&mut self) {
         self.done += 1;
         let every = (self.total / 100).max(1);
-        if self.done % every != 0 && self.done != self.total {
+        if !self.done.is_multiple_of(every) && self.done != self.total {
             return;
         }
         let el = self.start.elapsed().as_secs_f64();
@@ -33,7 +33,7 @@ impl Progress {
             if self.done == self.total {
                 let _ = writeln!(e);
             }
-        } else if self.done % (every * 10).max(1) == 0 || self.done == self.total {
+        } else if self.done.is_multiple_of((every * 10).max(1)) || self.done == self.total {
             let _ = writeln!(e, "{} {}/{} {el:.0}s", self.label, self.done, self.total);
         }
     }

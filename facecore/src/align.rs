@@ -12,8 +12,7 @@ pub const ARCFACE_112: [(f32, f32); 5] =
 
 /// A 150x150 template for YuNet's 5 points that reproduces dlib's face chips (padding 0.25),
 /// fitted on 565 dlib chips.
-pub const DLIB_150: [(f32, f32); 5] =
-    [(46.705, 45.831), (101.272, 46.081), (73.247, 78.507), (50.261, 102.669), (96.767, 102.904)];
+pub const DLIB_150: [(f32, f32); 5] = [(46.705, 45.831), (101.272, 46.081), (73.247, 78.507), (50.261, 102.669), (96.767, 102.904)];
 
 /// A 2x3 affine matrix `[a, b, tx; c, d, ty]` mapping source to destination pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -123,10 +122,8 @@ mod tests {
     fn similarity_recovers_a_known_transform() {
         let (s, th, tx, ty) = (1.7f32, 0.3f32, 12.0, -4.0);
         let src: Vec<Point> = ARCFACE_112.iter().map(|&(x, y)| Point { x, y }).collect();
-        let dst: Vec<(f32, f32)> = src
-            .iter()
-            .map(|p| (s * (th.cos() * p.x - th.sin() * p.y) + tx, s * (th.sin() * p.x + th.cos() * p.y) + ty))
-            .collect();
+        let dst: Vec<(f32, f32)> =
+            src.iter().map(|p| (s * (th.cos() * p.x - th.sin() * p.y) + tx, s * (th.sin() * p.x + th.cos() * p.y) + ty)).collect();
         let m = Affine::similarity(&src, &dst).unwrap();
         for (p, q) in src.iter().zip(&dst) {
             let r = m.apply(*p);

@@ -48,13 +48,7 @@ pub struct DetectorConfig {
 
 impl Default for DetectorConfig {
     fn default() -> Self {
-        DetectorConfig {
-            score_threshold: 0.6,
-            nms_iou: 0.3,
-            min_face_size: 0.0,
-            max_faces: 256,
-            input_size: InputSize::FitLongest(640),
-        }
+        DetectorConfig { score_threshold: 0.6, nms_iou: 0.3, min_face_size: 0.0, max_faces: 256, input_size: InputSize::FitLongest(640) }
     }
 }
 
@@ -74,10 +68,10 @@ impl DetectorConfig {
         if !self.min_face_size.is_finite() || self.min_face_size < 0.0 {
             return bad(format!("min_face_size {} must be a finite number >= 0", self.min_face_size));
         }
-        if let InputSize::FitLongest(n) = self.input_size {
-            if !(32..=4096).contains(&n) {
-                return bad(format!("input size {n} is not in 32..4096"));
-            }
+        if let InputSize::FitLongest(n) = self.input_size
+            && !(32..=4096).contains(&n)
+        {
+            return bad(format!("input size {n} is not in 32..4096"));
         }
         Ok(())
     }
@@ -129,10 +123,10 @@ impl Detector {
     }
 
     fn check_outputs(&self) -> Result<()> {
-        let outs = self.net.run([1, 3, 64, 64], &vec![0.0; 3 * 64 * 64]).map_err(|e| Error::ModelLoad {
-            model: self.net.id().into(),
-            detail: format!("not a YuNet detector: {e}"),
-        })?;
+        let outs = self
+            .net
+            .run([1, 3, 64, 64], &vec![0.0; 3 * 64 * 64])
+            .map_err(|e| Error::ModelLoad { model: self.net.id().into(), detail: format!("not a YuNet detector: {e}") })?;
         let ok = outs.len() == 12
             && [8usize, 16, 32].iter().enumerate().all(|(i, s)| {
                 let n = (64 / s) * (64 / s);

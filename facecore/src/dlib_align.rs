@@ -3,10 +3,10 @@
 
 use image::RgbImage;
 
+use crate::detect::Face;
 use crate::dlib::chip::face_chip;
 use crate::dlib::shape_predictor::{Rect as PredRect, ShapePredictor};
 use crate::error::{Error, Result};
-use crate::detect::Face;
 use crate::models::ModelFile;
 
 /// A dlib rectangle: inclusive integer corners, as face_recognition's `(top, right, bottom,

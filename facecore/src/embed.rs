@@ -122,10 +122,10 @@ impl Embedder {
         let e = Embedder { net: Arc::new(net), model };
         let s = model.input_size();
         // Probe once: proves the file is the expected network and builds the plan now.
-        let out = e.net.run([1, 3, s as usize, s as usize], &vec![128.0; 3 * (s * s) as usize]).map_err(|err| Error::ModelLoad {
-            model: model.id().into(),
-            detail: format!("not a {s}x{s} embedding network: {err}"),
-        })?;
+        let out = e
+            .net
+            .run([1, 3, s as usize, s as usize], &vec![128.0; 3 * (s * s) as usize])
+            .map_err(|err| Error::ModelLoad { model: model.id().into(), detail: format!("not a {s}x{s} embedding network: {err}") })?;
         if out.first().map(|o| o.data.len()) != Some(model.dim()) {
             return Err(Error::ModelLoad { model: model.id().into(), detail: format!("expected one output of {} values", model.dim()) });
         }

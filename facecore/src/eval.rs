@@ -117,7 +117,13 @@ fn next_up(x: f32) -> f32 {
         return x;
     }
     let bits = x.to_bits();
-    f32::from_bits(if x >= 0.0 { bits + 1 } else if x == 0.0 { 1 } else { bits - 1 })
+    f32::from_bits(if x >= 0.0 {
+        bits + 1
+    } else if x == 0.0 {
+        1
+    } else {
+        bits - 1
+    })
 }
 
 /// Ground truth of one image in WIDER format.

@@ -69,7 +69,12 @@ pub struct Gallery {
 impl PartialEq for Gallery {
     fn eq(&self, o: &Self) -> bool {
         let rows = |g: &Gallery, i: usize| -> Vec<f32> {
-            g.owner.iter().enumerate().filter(|(_, w)| **w as usize == i).flat_map(|(r, _)| g.vectors[r * g.dim..(r + 1) * g.dim].to_vec()).collect()
+            g.owner
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| **w as usize == i)
+                .flat_map(|(r, _)| g.vectors[r * g.dim..(r + 1) * g.dim].to_vec())
+                .collect()
         };
         self.space == o.space
             && self.dim == o.dim

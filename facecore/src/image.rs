@@ -58,10 +58,7 @@ fn check_size(width: u32, height: u32) -> Result<()> {
         return Err(Error::input("image", format!("empty image ({width}x{height})")));
     }
     if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(Error::input(
-            "image",
-            format!("{width}x{height} exceeds the limit of {MAX_SIDE} px per side and {MAX_PIXELS} pixels"),
-        ));
+        return Err(Error::input("image", format!("{width}x{height} exceeds the limit of {MAX_SIDE} px per side and {MAX_PIXELS} pixels")));
     }
     Ok(())
 }
@@ -193,7 +190,10 @@ impl Image {
         if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(bytes) {
             // The JPEG decoder fills a truncated scan with grey; refuse instead of
             // silently recognising half a picture.
-            return Err(Error::ImageDecode { path: path.map(Path::to_path_buf), source: "truncated JPEG (no end-of-image marker after the last scan)".into() });
+            return Err(Error::ImageDecode {
+                path: path.map(Path::to_path_buf),
+                source: "truncated JPEG (no end-of-image marker after the last scan)".into(),
+            });
         }
         let mut decoder = reader.into_decoder().map_err(|e| decode_err(path, e))?;
         let (w, h) = decoder.dimensions();

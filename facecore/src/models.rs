@@ -67,7 +67,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub fn verify(file: ModelFile, bytes: &[u8]) -> Result<()> {
     let (sha, len) = file.expected()?;
     if bytes.len() != len {
-        return Err(Error::ModelLoad { model: file.file_name().into(), detail: format!("size {} differs from the manifest's {len}", bytes.len()) });
+        return Err(Error::ModelLoad {
+            model: file.file_name().into(),
+            detail: format!("size {} differs from the manifest's {len}", bytes.len()),
+        });
     }
     let got = sha256_hex(bytes);
     if got != sha {

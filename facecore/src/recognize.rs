@@ -118,7 +118,7 @@ impl Recognizer {
             return Err(Error::input("recognizer", "no embedding network"));
         }
         let total: f32 = branches.iter().map(|b| b.weight).sum();
-        if branches.iter().any(|b| !(b.weight.is_finite() && b.weight > 0.0)) || !(total > 0.0) {
+        if branches.iter().any(|b| !b.weight.is_finite() || b.weight <= 0.0) || total.is_nan() || total <= 0.0 {
             return Err(Error::input("recognizer", "weights must be positive"));
         }
         for b in &branches {
@@ -137,7 +137,8 @@ impl Recognizer {
             let parts: Vec<String> = branches.iter().map(|b| format!("{}*{:.3}", b.embedder.model().id(), b.weight)).collect();
             format!("fused({})", parts.join("+")).into()
         };
-        let predictor = if branches.iter().any(|b| b.alignment == Alignment::DlibChip) { Some(Arc::new(DlibPredictor::bundled()?)) } else { None };
+        let predictor =
+            if branches.iter().any(|b| b.alignment == Alignment::DlibChip) { Some(Arc::new(DlibPredictor::bundled()?)) } else { None };
         Ok(Recognizer { branches: branches.into(), flip, space, predictor })
     }
 

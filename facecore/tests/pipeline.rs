@@ -10,7 +10,15 @@ use facecore::{Detector, DetectorConfig, Error, Gallery, Identity, OperatingPoin
 #[test]
 fn detects_the_right_number_of_faces() {
     let det = Detector::bundled(DetectorConfig::default()).unwrap();
-    for (name, n) in [("obama.jpg", 1), ("obama2.jpg", 1), ("biden.jpg", 1), ("obama_small.jpg", 1), ("two_people.jpg", 2), ("astronaut.png", 1), ("camera.png", 1)] {
+    for (name, n) in [
+        ("obama.jpg", 1),
+        ("obama2.jpg", 1),
+        ("biden.jpg", 1),
+        ("obama_small.jpg", 1),
+        ("two_people.jpg", 2),
+        ("astronaut.png", 1),
+        ("camera.png", 1),
+    ] {
         let faces = det.detect(&image(name)).unwrap();
         assert_eq!(faces.len(), n, "{name}: {faces:?}");
         for f in &faces {
@@ -36,7 +44,10 @@ fn detection_is_consistent_across_resolutions_and_native_input() {
     assert_eq!((a.len(), b.len()), (1, 1));
     assert!(a[0].bbox.iou(&b[0].bbox) > 0.8, "{:?} vs {:?}", a[0].bbox, b[0].bbox);
     let small = image("obama_small.jpg");
-    let n = Detector::bundled(DetectorConfig { input_size: facecore::InputSize::Native, ..Default::default() }).unwrap().detect(&small).unwrap();
+    let n = Detector::bundled(DetectorConfig { input_size: facecore::InputSize::Native, ..Default::default() })
+        .unwrap()
+        .detect(&small)
+        .unwrap();
     assert_eq!(n.len(), 1);
     let none = Detector::bundled(DetectorConfig { min_face_size: 5000.0, ..Default::default() }).unwrap().detect(&img).unwrap();
     assert!(none.is_empty());

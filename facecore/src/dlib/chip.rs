@@ -132,8 +132,7 @@ fn face_chip_details(landmarks: &[(f64, f64); 5], size: u64, padding: f64) -> Ch
     // scalar multiplies by its reciprocal.
     let inv = 1.0 / (2.0 * padding + 1.0);
     let sz = size as f64;
-    let from: Vec<[f64; 2]> =
-        TEMPLATE_5.iter().map(|p| [((p[0] + padding) * inv) * sz, ((p[1] + padding) * inv) * sz]).collect();
+    let from: Vec<[f64; 2]> = TEMPLATE_5.iter().map(|p| [((p[0] + padding) * inv) * sz, ((p[1] + padding) * inv) * sz]).collect();
     let to: Vec<[f64; 2]> = landmarks.iter().map(|&(x, y)| [x, y]).collect();
 
     // chip_details(chip_points, img_points, chip_dims(size, size))
@@ -171,10 +170,7 @@ fn extract_image_chip(img: &RgbImage, details: &ChipDetails) -> RgbImage {
     let bbox = IRect::EMPTY.union(&IRect::from_drect(&rot_rect.grow(grow).intersect(&img_drect)));
 
     // Fast path: no rotation or scaling, plain copy.
-    if details.angle == 0.0
-        && details.rows as f64 == details.rect.height()
-        && details.cols as f64 == details.rect.width()
-    {
+    if details.angle == 0.0 && details.rows as f64 == details.rect.height() && details.cols as f64 == details.rect.width() {
         return basic_extract(img, &IRect::from_drect(&details.rect));
     }
 
@@ -271,11 +267,7 @@ fn pyramid_down(src: &Raster) -> Raster {
             let p = |k: usize| src.px(oc + k, r);
             let (p1, p2, p3, p4, p5) = (p(0), p(1), p(2), p(3), p(4));
             for ch in 0..3 {
-                let v = u32::from(p1[ch])
-                    + 4 * u32::from(p2[ch])
-                    + 6 * u32::from(p3[ch])
-                    + 4 * u32::from(p4[ch])
-                    + u32::from(p5[ch]);
+                let v = u32::from(p1[ch]) + 4 * u32::from(p2[ch]) + 6 * u32::from(p3[ch]) + 4 * u32::from(p4[ch]) + u32::from(p5[ch]);
                 if let Some(t) = temp.get_mut((r * tw + c) * 3 + ch) {
                     *t = v;
                 }

@@ -351,10 +351,7 @@ impl AffineTransform {
     /// `m * p + b`, evaluated like dlib (`(m00*x + m01*y) + b0`).
     #[inline]
     pub(crate) fn apply(&self, p: [f64; 2]) -> [f64; 2] {
-        [
-            (self.m[0][0] * p[0] + self.m[0][1] * p[1]) + self.b[0],
-            (self.m[1][0] * p[0] + self.m[1][1] * p[1]) + self.b[1],
-        ]
+        [(self.m[0][0] * p[0] + self.m[0][1] * p[1]) + self.b[0], (self.m[1][0] * p[0] + self.m[1][1] * p[1]) + self.b[1]]
     }
 }
 
@@ -615,12 +612,7 @@ mod tests {
         let from = [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [2.0, 3.0], [-1.0, 0.5]];
         let to: Vec<[f64; 2]> = from
             .iter()
-            .map(|p| {
-                [
-                    sc * (ang.cos() * p[0] - ang.sin() * p[1]) + 7.0,
-                    sc * (ang.sin() * p[0] + ang.cos() * p[1]) - 3.0,
-                ]
-            })
+            .map(|p| [sc * (ang.cos() * p[0] - ang.sin() * p[1]) + 7.0, sc * (ang.sin() * p[0] + ang.cos() * p[1]) - 3.0])
             .collect();
         let t = find_similarity_transform(&from, &to);
         for (f, g) in from.iter().zip(&to) {

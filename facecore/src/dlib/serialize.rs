@@ -116,10 +116,7 @@ impl<'a> Reader<'a> {
         let need = usize::try_from(n).ok().and_then(|n| n.checked_mul(min_elem_bytes.max(1)));
         match need {
             Some(need) if need <= self.remaining() => Ok(n as usize),
-            _ => Err(DlibError::Malformed {
-                offset: at,
-                what: format!("{what}: length {n} exceeds the {} bytes left", self.remaining()),
-            }),
+            _ => Err(DlibError::Malformed { offset: at, what: format!("{what}: length {n} exceeds the {} bytes left", self.remaining()) }),
         }
     }
 

@@ -92,7 +92,7 @@ fn finite(v: f32, what: &str) -> Result<f32, DlibError> {
 fn shape_vector(v: Vec<f32>, what: &str) -> Result<[f32; COORDS], DlibError> {
     let n = v.len();
     let arr: [f32; COORDS] = v.try_into().map_err(|_| {
-        DlibError::InvalidModel(if n % 2 == 0 {
+        DlibError::InvalidModel(if n.is_multiple_of(2) {
             format!("{what} has {} landmarks; only 5-landmark models are supported", n / 2)
         } else {
             format!("{what} has an odd length {n}")
@@ -116,9 +116,7 @@ impl ShapePredictor {
         let mut r = Reader::new(bytes);
         let version = r.int("version")?;
         if version != 1 {
-            return Err(DlibError::InvalidModel(format!(
-                "unexpected shape_predictor version {version} (expected 1)"
-            )));
+            return Err(DlibError::InvalidModel(format!("unexpected shape_predictor version {version} (expected 1)")));
         }
         let initial_shape = shape_vector(r.f32_column("initial_shape")?, "initial_shape")?;
 
@@ -137,9 +135,7 @@ impl ShapePredictor {
             })
         })?;
         let anchor_idx = r.vec(2, "anchor_idx", |r| r.vec(2, "anchor_idx[i]", |r| r.ulong("anchor index")))?;
-        let deltas = r.vec(2, "deltas", |r| {
-            r.vec(8, "deltas[i]", |r| Ok([r.f32("delta x")?, r.f32("delta y")?]))
-        })?;
+        let deltas = r.vec(2, "deltas", |r| r.vec(8, "deltas[i]", |r| Ok([r.f32("delta x")?, r.f32("delta y")?])))?;
 
         if forests.len() != anchor_idx.len() || forests.len() != deltas.len() {
             return Err(DlibError::InvalidModel(format!(
@@ -153,10 +149,7 @@ impl ShapePredictor {
         for (ci, ((forest, anchors), deltas)) in forests.into_iter().zip(anchor_idx).zip(deltas).enumerate() {
             let nfeat = anchors.len();
             if deltas.len() != nfeat {
-                return Err(DlibError::InvalidModel(format!(
-                    "cascade {ci}: {nfeat} anchors but {} deltas",
-                    deltas.len()
-                )));
+                return Err(DlibError::InvalidModel(format!("cascade {ci}: {nfeat} anchors but {} deltas", deltas.len())));
             }
             let anchors = anchors
                 .into_iter()
@@ -183,19 +176,14 @@ impl ShapePredictor {
                     .map(|(i1, i2, thresh)| {
                         let idx = |i: u64| usize::try_from(i).ok().filter(|&i| i < nfeat);
                         match (idx(i1), idx(i2)) {
-                            (Some(idx1), Some(idx2)) => {
-                                Ok(Split { idx1, idx2, thresh: finite(thresh, "split thresholds")? })
-                            }
+                            (Some(idx1), Some(idx2)) => Ok(Split { idx1, idx2, thresh: finite(thresh, "split thresholds")? }),
                             _ => Err(DlibError::InvalidModel(format!(
                                 "cascade {ci} tree {ti}: feature index out of range ({i1}, {i2} >= {nfeat})"
                             ))),
                         }
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                let leaves = leaves
-                    .into_iter()
-                    .map(|l| shape_vector(l, "leaf value"))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let leaves = leaves.into_iter().map(|l| shape_vector(l, "leaf value")).collect::<Result<Vec<_>, _>>()?;
                 trees.push(Tree { splits, leaves });
             }
             cascades.push(Cascade { trees, anchors, deltas });

@@ -1,5 +1,5 @@
 //! Shared helpers for the integration tests (not a test target of its own).
-#![allow(dead_code)]
+#![allow(dead_code, clippy::panic, missing_docs)]
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -59,10 +59,10 @@ pub(crate) fn invalid(msg: impl Into<String>) -> PyErr {
 /// (with `errno`, `strerror` and `filename` set).
 pub(crate) fn to_py(e: facecore::Error) -> PyErr {
     use facecore::Error as E;
-    if e.is_not_found() {
-        if let E::Io { path, source } = &e {
-            return PyFileNotFoundError::new_err((2, source.to_string(), path.display().to_string()));
-        }
+    if let E::Io { path, source } = &e
+        && e.is_not_found()
+    {
+        return PyFileNotFoundError::new_err((2, source.to_string(), path.display().to_string()));
     }
     let kind = match &e {
         E::InvalidInput { .. } => Kind::InvalidInput,

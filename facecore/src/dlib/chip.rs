@@ -11,7 +11,7 @@
 use image::RgbImage;
 
 use super::DlibError;
-use super::geometry::{DRect, find_affine_transform, find_similarity_transform, rotate_point};
+use super::geometry::{DRect, find_affine_transform, find_similarity_transform, floor_i64, rotate_point};
 
 /// Largest accepted chip side, to bound the output allocation.
 pub const MAX_CHIP_SIZE: u32 = 4096;
@@ -299,8 +299,8 @@ fn pyramid_down(src: &Raster) -> Raster {
 /// paints the pixel black).
 #[inline]
 fn bilinear(img: &Raster, p: [f64; 2]) -> Option<[u8; 3]> {
-    let left = p[0].floor() as i64;
-    let top = p[1].floor() as i64;
+    let left = floor_i64(p[0]);
+    let top = floor_i64(p[1]);
     let right = left.checked_add(1)?;
     let bottom = top.checked_add(1)?;
     if !(left >= 0 && top >= 0 && right < img.w as i64 && bottom < img.h as i64) {

@@ -481,10 +481,17 @@ pub(crate) fn rotate_point(center: [f64; 2], p: [f64; 2], angle: f64) -> [f64; 2
     [x + center[0], y + center[1]]
 }
 
+/// `x.floor() as i64` (saturating, NaN to 0) without a libm call.
+#[inline]
+pub(crate) fn floor_i64(x: f64) -> i64 {
+    let t = x as i64;
+    if (t as f64) > x { t.saturating_sub(1) } else { t }
+}
+
 /// dlib's conversion of a floating point vector to an integer `point`: `floor(x + 0.5)`.
 #[inline]
 pub(crate) fn round_to_point(p: [f64; 2]) -> (i64, i64) {
-    ((p[0] + 0.5).floor() as i64, (p[1] + 0.5).floor() as i64)
+    (floor_i64(p[0] + 0.5), floor_i64(p[1] + 0.5))
 }
 
 /// dlib's `drectangle` (inclusive floating point rectangle).
@@ -618,6 +625,17 @@ mod tests {
         for (f, g) in from.iter().zip(&to) {
             let p = t.apply(*f);
             assert!(approx(p[0], g[0]) && approx(p[1], g[1]), "{p:?} vs {g:?}");
+        }
+    }
+
+    #[test]
+    fn floor_i64_is_floor() {
+        for x in [0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 2.5, -2.5, 1e300, -1e300, 9.3e18, -9.3e18, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(floor_i64(x), x.floor() as i64, "{x}");
+        }
+        for i in -1000..1000 {
+            let x = f64::from(i) * 0.37;
+            assert_eq!(floor_i64(x), x.floor() as i64, "{x}");
         }
     }
 

@@ -188,7 +188,9 @@ fn ldexp_f32(x: f32, e: i32) -> f32 {
         return if x > 0.0 { 0.0 } else { -0.0 };
     }
     // x * 2^e is exact in f64 for these ranges; the cast then rounds once, like ldexpf.
-    (f64::from(x) * 2f64.powi(e)) as f32
+    // 2^e built from its bits (e + 1023 is in 623..=1323, a normal exponent).
+    let scale = f64::from_bits(((e + 1023) as u64) << 52);
+    (f64::from(x) * scale) as f32
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //!   landmarks 1 px off the golden ones.
 //! * `chips_match_dlib`: face chips, and landmarks on jittered and off-image boxes, against
 //!   dumps of `dlib.shape_predictor` / `dlib.get_face_chip` made by an out-of-tree script
-//!   (`chipcheck.py`) in `$DLIB_CHIPS_DIR` (default `/work/cache/chips`): `cases.json`, the
+//!   (`tools/dlib_chip_dump.py`) in `$DLIB_CHIPS_DIR` (default `/tmp/facecore-dlib-chips`): `cases.json`, the
 //!   chips as PNG, and the PIL-decoded sources in `src/`. Must be exact.
 //!
 //! Each test prints why and passes when its data is not available.
@@ -40,7 +40,7 @@ fn load_rgb(path: &Path) -> RgbImage {
 }
 
 fn chips_dir() -> PathBuf {
-    std::env::var_os("DLIB_CHIPS_DIR").map_or_else(|| PathBuf::from("/work/cache/chips"), PathBuf::from)
+    std::env::var_os("DLIB_CHIPS_DIR").map_or_else(|| PathBuf::from("/tmp/facecore-dlib-chips"), PathBuf::from)
 }
 
 /// The pixels dlib saw for `file` (decoded by PIL, saved losslessly by `chipcheck.py`).

@@ -43,7 +43,7 @@ fn chips_dir() -> PathBuf {
     std::env::var_os("DLIB_CHIPS_DIR").map_or_else(|| PathBuf::from("/tmp/facecore-dlib-chips"), PathBuf::from)
 }
 
-/// The pixels dlib saw for `file` (decoded by PIL, saved losslessly by `chipcheck.py`).
+/// The pixels dlib saw for `file` (decoded by PIL, saved losslessly by `tools/dlib_chip_dump.py`).
 fn pil_decoded(file: &str) -> Option<RgbImage> {
     let stem = file.rsplit_once('.').map_or(file, |(s, _)| s).replace('/', "_");
     let p = chips_dir().join("src").join(format!("{stem}.png"));
@@ -125,7 +125,7 @@ fn landmarks_match_golden() {
 fn chips_match_dlib() {
     let dir = chips_dir();
     let Ok(text) = std::fs::read_to_string(dir.join("cases.json")) else {
-        eprintln!("SKIP: {} not found (made by chipcheck.py)", dir.join("cases.json").display());
+        eprintln!("SKIP: {} not found (made by tools/dlib_chip_dump.py)", dir.join("cases.json").display());
         return;
     };
     let Some(sp) = load_predictor() else { return };

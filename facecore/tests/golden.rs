@@ -10,26 +10,27 @@
 
 mod common;
 
+use std::path::Path;
+
 use facecore::{DlibPredictor, DlibRect, EmbedModel, Embedder};
 
-#[test]
-fn landmarks_and_descriptors_match_face_recognition() {
-    let text = std::fs::read_to_string(common::fixture("golden/face_recognition_reference.json")).unwrap();
-    let golden: serde_json::Value = serde_json::from_str(&text).unwrap();
+/// Runs the dlib path on every face of a golden file; returns (faces, worst distance).
+/// Images are found under `images` by their `file` entry. PNGs must match exactly; JPEGs
+/// (decoded by another decoder than face_recognition's) within 2 px and 0.1.
+fn check_golden(golden: &Path, images: &Path) -> (usize, f64) {
+    let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(golden).unwrap()).unwrap();
     let sp = DlibPredictor::bundled().unwrap();
     let net = Embedder::bundled(EmbedModel::DlibResnet).unwrap();
-    let mut worst = 0.0f64;
-    let mut faces = 0;
+    let (mut faces, mut worst) = (0, 0.0f64);
     for im in golden["images"].as_array().unwrap() {
         let name = im["file"].as_str().unwrap();
-        let img = common::image(name);
+        let img = facecore::Image::open(images.join(name)).unwrap();
+        let exact = name.ends_with(".png");
         for f in im["faces"].as_array().unwrap() {
             let b: Vec<i64> = f["box_ltrb"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
-            let rect = DlibRect { left: b[0], top: b[1], right: b[2], bottom: b[3] };
-            let lm = sp.landmarks(img.as_rgb(), &rect).unwrap();
+            let lm = sp.landmarks(img.as_rgb(), &DlibRect { left: b[0], top: b[1], right: b[2], bottom: b[3] }).unwrap();
             let want: Vec<(i64, i64)> =
                 f["landmarks5"].as_array().unwrap().iter().map(|p| (p[0].as_i64().unwrap(), p[1].as_i64().unwrap())).collect();
-            let exact = name.ends_with(".png");
             let off = lm.iter().zip(&want).map(|(a, b)| (a.0 - b.0).abs().max((a.1 - b.1).abs())).max().unwrap_or(0);
             if exact {
                 assert_eq!(lm.to_vec(), want, "{name} landmarks");
@@ -46,6 +47,12 @@ fn landmarks_and_descriptors_match_face_recognition() {
             faces += 1;
         }
     }
+    (faces, worst)
+}
+
+#[test]
+fn landmarks_and_descriptors_match_face_recognition() {
+    let (faces, worst) = check_golden(&common::fixture("golden/face_recognition_reference.json"), &common::fixture(""));
     assert!(faces >= 7);
     eprintln!("{faces} faces, worst descriptor distance {worst:.2e}");
 }
@@ -53,22 +60,6 @@ fn landmarks_and_descriptors_match_face_recognition() {
 #[test]
 fn full_shared_golden_file_when_available() {
     let Some(data) = common::shared_data() else { return };
-    let text = std::fs::read_to_string(data.join("golden/face_recognition_reference.json")).unwrap();
-    let golden: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let sp = DlibPredictor::bundled().unwrap();
-    let net = Embedder::bundled(EmbedModel::DlibResnet).unwrap();
-    for im in golden["images"].as_array().unwrap() {
-        let file = data.join("faces").join(im["file"].as_str().unwrap());
-        let img = facecore::Image::open(&file).unwrap();
-        for f in im["faces"].as_array().unwrap() {
-            let b: Vec<i64> = f["box_ltrb"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
-            let lm = sp.landmarks(img.as_rgb(), &DlibRect { left: b[0], top: b[1], right: b[2], bottom: b[3] }).unwrap();
-            let chip = sp.chip(img.as_rgb(), &lm).unwrap();
-            let d = net.run_chips(&[&chip]).unwrap().pop().unwrap();
-            let g: Vec<f64> = f["descriptor"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-            let dist = d.iter().zip(&g).map(|(a, b)| (f64::from(*a) - b).powi(2)).sum::<f64>().sqrt();
-            let limit = if file.extension().is_some_and(|e| e == "png") { 0.01 } else { 0.1 };
-            assert!(dist <= limit, "{}: distance {dist}", file.display());
-        }
-    }
+    let (faces, _) = check_golden(&data.join("golden/face_recognition_reference.json"), &data.join("faces"));
+    assert!(faces >= 14);
 }

@@ -25,10 +25,20 @@ pub struct Face {
 pub enum InputSize {
     /// Scale so that the longest side is this many pixels, keep the aspect ratio, pad the
     /// other side up to a multiple of 32. The default, `FitLongest(640)`.
+    ///
+    /// When [`DetectorConfig::min_face_size`] is set, the frame is scaled down further, to the
+    /// point where a face of that size still spans [`DETECTABLE_FACE_PX`] network pixels:
+    /// a doorbell that only cares about faces of 80 px or more runs YuNet on a quarter of the
+    /// pixels. The network cost falls with the input area.
     FitLongest(u32),
     /// Keep the frame's own size, padded up to multiples of 32 (no resampling).
     Native,
 }
+
+/// The smallest face, in network input pixels, that [`InputSize::FitLongest`] keeps when it
+/// scales a frame down for [`DetectorConfig::min_face_size`]. YuNet's finest anchors are 8 px
+/// apart; `facecore eval detect --min-face` measures the effect on recall (README).
+pub const DETECTABLE_FACE_PX: f32 = 20.0;
 
 /// Detector settings, all with documented defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,7 +48,8 @@ pub struct DetectorConfig {
     /// IoU above which the weaker of two overlapping boxes is dropped (default 0.3).
     pub nms_iou: f32,
     /// Faces whose box is narrower or shorter than this, in input-image pixels, are dropped
-    /// (default 0: keep all).
+    /// (default 0: keep all). With [`InputSize::FitLongest`] it also lowers the network input
+    /// size (see there), which is the main speed setting of the detector.
     pub min_face_size: f32,
     /// Keep at most this many faces, the highest scores first (default 256).
     pub max_faces: usize,
@@ -155,25 +166,31 @@ impl Detector {
     pub fn config(&self) -> &DetectorConfig {
         &self.config
     }
+}
 
-    fn letterbox(&self, w: u32, h: u32) -> Letterbox {
-        let (w, h) = (w as usize, h as usize);
-        let (rw, rh) = match self.config.input_size {
-            InputSize::Native => (w, h),
-            InputSize::FitLongest(n) => {
-                let s = n as f32 / w.max(h) as f32;
-                (((w as f32 * s).round() as usize).max(1), ((h as f32 * s).round() as usize).max(1))
+/// The network input geometry for a `w` x `h` frame under `config`.
+fn letterbox(config: &DetectorConfig, w: u32, h: u32) -> Letterbox {
+    let (w, h) = (w as usize, h as usize);
+    let (rw, rh) = match config.input_size {
+        InputSize::Native => (w, h),
+        InputSize::FitLongest(n) => {
+            let mut s = n as f32 / w.max(h) as f32;
+            if config.min_face_size > 0.0 {
+                s = s.min(DETECTABLE_FACE_PX / config.min_face_size);
             }
-        };
-        Letterbox { in_w: round_up_32(rw), in_h: round_up_32(rh), w: rw, h: rh, sx: w as f32 / rw as f32, sy: h as f32 / rh as f32 }
-    }
+            (((w as f32 * s).round() as usize).max(1), ((h as f32 * s).round() as usize).max(1))
+        }
+    };
+    Letterbox { in_w: round_up_32(rw), in_h: round_up_32(rh), w: rw, h: rh, sx: w as f32 / rw as f32, sy: h as f32 / rh as f32 }
+}
 
+impl Detector {
     /// Finds faces, best first.
     ///
     /// # Errors
     /// [`Error::Inference`] if the engine fails.
     pub fn detect(&self, img: &Image) -> Result<Vec<Face>> {
-        let lb = self.letterbox(img.width(), img.height());
+        let lb = letterbox(&self.config, img.width(), img.height());
         let input = to_bgr_planes(img, &lb);
         let outs = self.net.run([1, 3, lb.in_h, lb.in_w], &input)?;
         let mut faces = Vec::new();
@@ -277,6 +294,20 @@ mod tests {
         assert!(c.validate().is_err());
         let c = DetectorConfig { input_size: InputSize::FitLongest(8), ..Default::default() };
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn min_face_size_lowers_the_input_size() {
+        let geo = |min_face_size, input_size| {
+            let lb = letterbox(&DetectorConfig { min_face_size, input_size, ..Default::default() }, 640, 480);
+            (lb.in_w, lb.in_h, lb.w, lb.h)
+        };
+        assert_eq!(geo(0.0, InputSize::FitLongest(640)), (640, 480, 640, 480));
+        // 80 px faces need only 20 px at the input: a quarter of each side.
+        assert_eq!(geo(80.0, InputSize::FitLongest(640)), (160, 128, 160, 120));
+        // Never upscaled past FitLongest, and Native never resamples.
+        assert_eq!(geo(10.0, InputSize::FitLongest(320)), (320, 256, 320, 240));
+        assert_eq!(geo(80.0, InputSize::Native), (640, 480, 640, 480));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! Saves write a temporary file in the same directory, sync it and rename it over the old
 //! one, so a crash leaves either the old or the new gallery, never a torn one.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -64,23 +65,22 @@ pub struct Gallery {
     vectors: Vec<f32>,
     /// Owner (index into `names`) of each embedding row.
     owner: Vec<u32>,
+    /// Name -> index into `names`, so enrolment and lookups stay O(1) at a million people.
+    index: HashMap<String, u32>,
 }
 
 impl PartialEq for Gallery {
     fn eq(&self, o: &Self) -> bool {
-        let rows = |g: &Gallery, i: usize| -> Vec<f32> {
-            g.owner
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| **w as usize == i)
-                .flat_map(|(r, _)| g.vectors[r * g.dim..(r + 1) * g.dim].to_vec())
-                .collect()
+        let same_rows = || {
+            let (ra, rb) = (self.rows_by_person(), o.rows_by_person());
+            ra.iter().zip(&rb).all(|(a, b)| {
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b)
+                        .all(|(&x, &y)| self.vectors[x * self.dim..(x + 1) * self.dim] == o.vectors[y * o.dim..(y + 1) * o.dim])
+            })
         };
-        self.space == o.space
-            && self.dim == o.dim
-            && self.names == o.names
-            && self.metadata == o.metadata
-            && (0..self.names.len()).all(|i| rows(self, i) == rows(o, i))
+        self.space == o.space && self.dim == o.dim && self.names == o.names && self.metadata == o.metadata && same_rows()
     }
 }
 
@@ -111,13 +111,30 @@ impl Gallery {
 
     /// The people, in enrolment order.
     pub fn people(&self) -> Vec<Person> {
+        let mut counts = vec![0usize; self.names.len()];
+        for &o in &self.owner {
+            counts[o as usize] += 1;
+        }
         (0..self.names.len())
-            .map(|i| Person {
-                name: self.names[i].clone(),
-                metadata: self.metadata[i].clone(),
-                embeddings: self.owner.iter().filter(|&&o| o as usize == i).count(),
-            })
+            .map(|i| Person { name: self.names[i].clone(), metadata: self.metadata[i].clone(), embeddings: counts[i] })
             .collect()
+    }
+
+    /// Embedding rows of each person, in row order.
+    fn rows_by_person(&self) -> Vec<Vec<usize>> {
+        let mut rows = vec![Vec::new(); self.names.len()];
+        for (r, &o) in self.owner.iter().enumerate() {
+            rows[o as usize].push(r);
+        }
+        rows
+    }
+
+    fn push_person(&mut self, name: String, metadata: String) -> u32 {
+        let idx = self.names.len() as u32;
+        self.index.insert(name.clone(), idx);
+        self.names.push(name);
+        self.metadata.push(metadata);
+        idx
     }
 
     fn check_space(&self, e: &Embedding) -> Result<()> {
@@ -143,16 +160,12 @@ impl Gallery {
             self.space = Some(embedding.model().into());
             self.dim = embedding.dim();
         }
-        let idx = match self.names.iter().position(|n| n == name) {
-            Some(i) => i,
-            None => {
-                self.names.push(name.to_string());
-                self.metadata.push(String::new());
-                self.names.len() - 1
-            }
+        let idx = match self.index.get(name) {
+            Some(&i) => i,
+            None => self.push_person(name.to_string(), String::new()),
         };
         self.vectors.extend_from_slice(embedding.as_slice());
-        self.owner.push(idx as u32);
+        self.owner.push(idx);
         Ok(())
     }
 
@@ -164,15 +177,14 @@ impl Gallery {
         if metadata.len() > MAX_TEXT {
             return Err(Error::input("metadata", "over 1 MiB"));
         }
-        let i = self.names.iter().position(|n| n == name).ok_or_else(|| Error::input("name", format!("{name:?} is not enrolled")))?;
-        self.metadata[i] = metadata.to_string();
+        let i = *self.index.get(name).ok_or_else(|| Error::input("name", format!("{name:?} is not enrolled")))?;
+        self.metadata[i as usize] = metadata.to_string();
         Ok(())
     }
 
     /// Removes a person and all their embeddings; returns whether they were enrolled.
     pub fn remove(&mut self, name: &str) -> bool {
-        let Some(i) = self.names.iter().position(|n| n == name) else { return false };
-        let i = i as u32;
+        let Some(&i) = self.index.get(name) else { return false };
         let dim = self.dim;
         let mut vectors = Vec::with_capacity(self.vectors.len());
         let mut owner = Vec::with_capacity(self.owner.len());
@@ -186,6 +198,12 @@ impl Gallery {
         self.owner = owner;
         self.names.remove(i as usize);
         self.metadata.remove(i as usize);
+        self.index.remove(name);
+        for v in self.index.values_mut() {
+            if *v > i {
+                *v -= 1;
+            }
+        }
         true
     }
 
@@ -206,9 +224,15 @@ impl Gallery {
                 best[o] = s;
             }
         }
+        // Top-k by partial selection (O(N)), then sort only those k.
         let mut order: Vec<usize> = (0..best.len()).collect();
-        order.sort_by(|&a, &b| best[b].total_cmp(&best[a]));
-        Ok(order.into_iter().take(k).map(|i| Match { name: self.names[i].clone(), score: best[i] }).collect())
+        let by_score = |a: &usize, b: &usize| best[*b].total_cmp(&best[*a]).then(a.cmp(b));
+        if k < order.len() {
+            order.select_nth_unstable_by(k, by_score);
+            order.truncate(k);
+        }
+        order.sort_by(by_score);
+        Ok(order.into_iter().map(|i| Match { name: self.names[i].clone(), score: best[i] }).collect())
     }
 
     /// Open-set identification: the best person if their score reaches `threshold`.
@@ -236,10 +260,9 @@ impl Gallery {
         put_str(&mut b, self.space.as_deref().unwrap_or(""));
         b.extend_from_slice(&(self.dim as u32).to_le_bytes());
         b.extend_from_slice(&(self.names.len() as u32).to_le_bytes());
-        for (i, name) in self.names.iter().enumerate() {
-            put_str(&mut b, name);
+        for (i, rows) in self.rows_by_person().into_iter().enumerate() {
+            put_str(&mut b, &self.names[i]);
             put_str(&mut b, &self.metadata[i]);
-            let rows: Vec<usize> = (0..self.owner.len()).filter(|&r| self.owner[r] as usize == i).collect();
             b.extend_from_slice(&(rows.len() as u32).to_le_bytes());
             for r in rows {
                 for v in &self.vectors[r * self.dim..(r + 1) * self.dim] {
@@ -287,12 +310,13 @@ impl Gallery {
         for _ in 0..people {
             let name = r.string()?;
             let meta = r.string()?;
-            if name.is_empty() || g.names.contains(&name) {
+            if name.is_empty() || g.index.contains_key(&name) {
                 return Err(gerr(path, format!("empty or duplicate name {name:?}")));
             }
             let n = r.u32()? as usize;
             let floats = r.take(n.checked_mul(dim).and_then(|x| x.checked_mul(4)).ok_or_else(|| gerr(path, "size overflow"))?)?;
             let idx = g.names.len() as u32;
+            g.index.insert(name.clone(), idx);
             for row in floats.chunks_exact(dim * 4) {
                 let v: Vec<f32> = row.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
                 let e = Embedding::new(space.as_str(), v).map_err(|_| gerr(path, "invalid embedding values"))?;

@@ -33,14 +33,14 @@ mod recognize;
 mod verify;
 
 pub use crate::align::{ARCFACE_112, Affine, DLIB_150, align, warp};
-pub use crate::detect::{Detector, DetectorConfig, Face, InputSize};
+pub use crate::detect::{DETECTABLE_FACE_PX, Detector, DetectorConfig, Face, InputSize};
 pub use crate::dlib_align::{DlibPredictor, DlibRect};
 pub use crate::embed::{EmbedModel, Embedder, Embedding};
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::gallery::{Gallery, Identity, Match, Person};
 pub use crate::geometry::{Point, Rect};
 pub use crate::image::{Image, ImageView, MAX_PIXELS, MAX_SIDE, PixelFormat};
-pub use crate::pipeline::{AnalyzedFace, FacePipeline};
+pub use crate::pipeline::{AnalyzedFace, FacePipeline, MAX_THREADS};
 pub use crate::recognize::{Alignment, Branch, Preset, Recognizer};
 pub use crate::verify::{OperatingPoint, THRESHOLDS, Verification, verify};
 

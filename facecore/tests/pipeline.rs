@@ -129,3 +129,42 @@ fn handles_are_send_and_sync_and_shareable() {
         }
     });
 }
+
+/// Faces embedded on several threads, and frames analysed in the two-stage pipelined mode,
+/// give bit-identical results to the single-thread path, in the same order.
+#[test]
+fn threads_and_pipelined_frames_match_the_single_thread_path() {
+    let single = pipeline(Preset::Fast);
+    let multi = single.clone().with_threads(3).unwrap();
+    assert_eq!(multi.threads(), 3);
+    let frames = ["two_people.jpg", "obama.jpg", "astronaut.png", "biden.jpg"];
+    let expected: Vec<_> = frames.iter().map(|f| single.analyze(&image(f)).unwrap()).collect();
+    assert_eq!(expected[0].len(), 2);
+    let same = |a: &[facecore::AnalyzedFace], b: &[facecore::AnalyzedFace]| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.face == y.face && x.embedding.as_slice() == y.embedding.as_slice())
+    };
+    assert!(same(&multi.analyze(&image(frames[0])).unwrap(), &expected[0]));
+
+    let mut seen = Vec::new();
+    multi
+        .analyze_frames(frames.iter().map(|f| image(f)), |i, img, faces| {
+            assert!(img.width() > 0);
+            assert!(same(&faces, &expected[i]), "frame {i}");
+            seen.push(i);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen, [0, 1, 2, 3]);
+
+    // An error from the callback stops the stream and comes back to the caller.
+    let mut calls = 0;
+    let err = single
+        .analyze_frames(frames.iter().map(|f| image(f)), |_, _, _| {
+            calls += 1;
+            Err(Error::InvalidInput { what: "callback", detail: "stop".into() })
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }) && calls == 1, "{err}");
+    assert!(single.clone().with_threads(0).is_err());
+    assert!(single.clone().with_threads(facecore::MAX_THREADS + 1).is_err());
+}

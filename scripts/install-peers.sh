@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the peers that scripts/bench-peers.py compares facecore with into their own virtual
+# environment (default target/peers-venv), from prebuilt wheels only (no compiler involved):
+#   onnxruntime            the same ONNX files facecore ships, run by Microsoft's engine
+#   opencv-python-headless cv2.FaceDetectorYN (YuNet) + cv2.FaceRecognizerSF (SFace)
+#   face_recognition       dlib's HOG detector, 5-point predictor and ResNet (dlib-bin wheel)
+# plus the facecore wheel built by scripts/python-tests.sh (built here if missing).
+#
+#   scripts/install-peers.sh            # then: target/peers-venv/bin/python scripts/bench-peers.py
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PY=${PYTHON:-python3}
+VENV=${FACECORE_PEERS_VENV:-$ROOT/target/peers-venv}
+cd "$ROOT"
+
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+VPY=$VENV/bin/python
+"$VPY" -m pip install --quiet --upgrade pip
+"$VPY" -m pip install --quiet --only-binary=:all: numpy pillow onnx onnxruntime opencv-python-headless dlib-bin Click
+# face_recognition declares a dependency on the `dlib` sdist (a C++ build); dlib-bin provides
+# the same module prebuilt, so face_recognition itself goes in without dependencies. Its model
+# files come as an sdist of data only (no build step).
+"$VPY" -m pip install --quiet --no-deps face_recognition face_recognition_models
+
+WHEEL=$(ls "$ROOT"/target/py-wheels/facecore-*.whl 2>/dev/null | head -n1 || true)
+if [ -z "$WHEEL" ]; then
+  "$VPY" -m pip install --quiet "maturin==1.16.*"
+  "$VENV/bin/maturin" build --profile dev --manifest-path facecore-py/Cargo.toml --interpreter "$VPY" --out "$ROOT/target/py-wheels"
+  WHEEL=$(ls "$ROOT"/target/py-wheels/facecore-*.whl | head -n1)
+fi
+"$VPY" -m pip install --quiet --force-reinstall --no-deps "$WHEEL"
+"$VPY" - <<'PY'
+import importlib
+for m in ["facecore", "onnxruntime", "cv2", "face_recognition", "dlib"]:
+    mod = importlib.import_module(m)
+    print(f"{m:18} {getattr(mod, '__version__', getattr(mod, 'version', ''))}")
+PY

@@ -4,7 +4,7 @@
 #   onnxruntime            the same ONNX files facecore ships, run by Microsoft's engine
 #   opencv-python-headless cv2.FaceDetectorYN (YuNet) + cv2.FaceRecognizerSF (SFace)
 #   face_recognition       dlib's HOG detector, 5-point predictor and ResNet (dlib-bin wheel)
-# plus the facecore wheel built by scripts/python-tests.sh (built here if missing).
+# plus the facecore wheel of this checkout, built here.
 #
 #   scripts/install-peers.sh            # then: target/peers-venv/bin/python scripts/bench-peers.py
 set -euo pipefail
@@ -22,12 +22,11 @@ VPY=$VENV/bin/python
 # files come as an sdist of data only (no build step).
 "$VPY" -m pip install --quiet --no-deps face_recognition face_recognition_models
 
-WHEEL=$(ls "$ROOT"/target/py-wheels/facecore-*.whl 2>/dev/null | head -n1 || true)
-if [ -z "$WHEEL" ]; then
-  "$VPY" -m pip install --quiet "maturin==1.16.*"
-  "$VENV/bin/maturin" build --profile dev --manifest-path facecore-py/Cargo.toml --interpreter "$VPY" --out "$ROOT/target/py-wheels"
-  WHEEL=$(ls "$ROOT"/target/py-wheels/facecore-*.whl | head -n1)
-fi
+# The facecore wheel of this checkout (dev profile, as scripts/python-tests.sh builds it).
+"$VPY" -m pip install --quiet "maturin==1.16.*"
+rm -rf "$ROOT/target/peers-wheels"
+"$VENV/bin/maturin" build --profile dev --manifest-path facecore-py/Cargo.toml --interpreter "$VPY" --out "$ROOT/target/peers-wheels"
+WHEEL=$(ls "$ROOT"/target/peers-wheels/facecore-*.whl | head -n1)
 "$VPY" -m pip install --quiet --force-reinstall --no-deps "$WHEEL"
 "$VPY" - <<'PY'
 import importlib

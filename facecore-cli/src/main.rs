@@ -4,6 +4,8 @@
 mod annotate;
 mod bench;
 mod eval;
+mod malloc;
+mod profile;
 mod progress;
 
 use std::path::{Path, PathBuf};
@@ -92,6 +94,8 @@ enum Cmd {
     },
     /// Per-stage single-thread latency (medians) on one image.
     Bench(bench::BenchArgs),
+    /// Per-operator and per-node time of any ONNX model in tract (for performance work).
+    Profile(profile::ProfileArgs),
     /// Accuracy on LFW or detection ground truth.
     Eval {
         #[command(subcommand)]
@@ -102,6 +106,8 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    let malloc = malloc::tune();
+    bench::MALLOC.get_or_init(|| malloc);
     let cli = Cli::parse();
     match run(cli.cmd) {
         Ok(()) => ExitCode::SUCCESS,
@@ -249,6 +255,7 @@ fn run(cmd: Cmd) -> AnyResult {
         }
         Cmd::Demo { preset, fixtures, out } => demo(preset, &fixtures, &out),
         Cmd::Bench(args) => bench::run(&args),
+        Cmd::Profile(args) => profile::run(&args),
         Cmd::Eval { what } => eval::run(what),
         Cmd::Calibrate(args) => eval::calibrate(&args),
     }

@@ -22,6 +22,7 @@ fn _facecore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<detector::PyFace>()?;
     m.add_class::<detector::PyDetector>()?;
     m.add_class::<recognizer::PyRecognizer>()?;
+    m.add_class::<recognizer::PyEmbedder>()?;
     m.add_class::<recognizer::PyPipeline>()?;
     m.add_class::<recognizer::PyVerification>()?;
     m.add_class::<gallery::PyGallery>()?;

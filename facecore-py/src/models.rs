@@ -12,6 +12,7 @@ use crate::errors::to_py;
 
 static DETECTOR: Mutex<Option<Detector>> = Mutex::new(None);
 static RECOGNIZERS: Mutex<Vec<(Preset, Recognizer)>> = Mutex::new(Vec::new());
+static EMBEDDERS: Mutex<Vec<Embedder>> = Mutex::new(Vec::new());
 static DLIB: Mutex<Option<(std::sync::Arc<DlibPredictor>, Embedder)>> = Mutex::new(None);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -59,6 +60,20 @@ pub(crate) fn dlib(py: Python<'_>) -> PyResult<(std::sync::Arc<DlibPredictor>, E
         let v = (std::sync::Arc::new(DlibPredictor::bundled()?), Embedder::bundled(EmbedModel::DlibResnet)?);
         *d = Some(v.clone());
         Ok(v)
+    })
+    .map_err(to_py)
+}
+
+/// One bundled embedding network (shared).
+pub(crate) fn embedder(py: Python<'_>, model: EmbedModel) -> PyResult<Embedder> {
+    py.detach(|| {
+        let mut e = lock(&EMBEDDERS);
+        if let Some(x) = e.iter().find(|x| x.model() == model) {
+            return Ok(x.clone());
+        }
+        let x = Embedder::bundled(model)?;
+        e.push(x.clone());
+        Ok(x)
     })
     .map_err(to_py)
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use facecore::{Embedding, OperatingPoint, Preset};
+use facecore::{EmbedModel, Embedding, OperatingPoint, Preset};
 use numpy::PyArray1;
 use pyo3::prelude::*;
 
@@ -71,6 +71,56 @@ impl PyRecognizer {
     }
 }
 
+/// One embedding network on chips the caller has already aligned: one network run per call,
+/// no flip, no fusion. For custom alignment, and for timing the networks alone.
+#[pyclass(frozen, module = "facecore", name = "Embedder")]
+pub(crate) struct PyEmbedder {
+    inner: facecore::Embedder,
+}
+
+#[pymethods]
+impl PyEmbedder {
+    /// `model`: "sface-2021dec" (112 px chips, ArcFace alignment) or "dlib-resnet-v1" (150 px).
+    #[new]
+    fn new(py: Python<'_>, model: &str) -> PyResult<Self> {
+        let m = match model {
+            "sface-2021dec" => EmbedModel::Sface,
+            "dlib-resnet-v1" => EmbedModel::DlibResnet,
+            other => {
+                return Err(to_py(facecore::Error::InvalidInput {
+                    what: "model",
+                    detail: format!("unknown embedding model {other:?} (sface-2021dec, dlib-resnet-v1)"),
+                }));
+            }
+        };
+        Ok(PyEmbedder { inner: crate::models::embedder(py, m)? })
+    }
+
+    /// The L2-normalised float32 embedding of an aligned `input_size` x `input_size` chip.
+    #[pyo3(signature = (chip, *, channel_order = "rgb"))]
+    fn embed_chip<'py>(&self, py: Python<'py>, chip: &Bound<'py, PyAny>, channel_order: &str) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let img = load(py, chip, channel_order)?;
+        let e = py.detach(|| self.inner.embed_chip(img.as_rgb())).map_err(to_py)?;
+        Ok(vec_to_numpy(py, e.as_slice()))
+    }
+
+    /// The model id (also the embedding space id).
+    #[getter]
+    fn model(&self) -> &'static str {
+        self.inner.model().id()
+    }
+
+    /// Side of the square chip the network takes.
+    #[getter]
+    fn input_size(&self) -> u32 {
+        self.inner.model().input_size()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Embedder(model={:?})", self.inner.model().id())
+    }
+}
+
 /// The outcome of a 1:1 comparison; true in a boolean context when it is the same person.
 #[pyclass(frozen, module = "facecore", name = "Verification")]
 pub(crate) struct PyVerification {
@@ -113,8 +163,10 @@ pub(crate) struct PyPipeline {
 #[pymethods]
 impl PyPipeline {
     #[new]
-    #[pyo3(signature = (preset = "accurate", *, score_threshold = 0.6, nms_iou = 0.3, min_face_size = 0.0, max_faces = 256, input_size = Some(640)))]
-    #[pyo3(text_signature = "(preset='accurate', *, score_threshold=0.6, nms_iou=0.3, min_face_size=0.0, max_faces=256, input_size=640)")]
+    #[pyo3(signature = (preset = "accurate", *, score_threshold = 0.6, nms_iou = 0.3, min_face_size = 0.0, max_faces = 256, input_size = Some(640), threads = 1))]
+    #[pyo3(
+        text_signature = "(preset='accurate', *, score_threshold=0.6, nms_iou=0.3, min_face_size=0.0, max_faces=256, input_size=640, threads=1)"
+    )]
     fn new(
         py: Python<'_>,
         preset: &str,
@@ -123,11 +175,19 @@ impl PyPipeline {
         min_face_size: f32,
         max_faces: usize,
         input_size: Option<u32>,
+        threads: usize,
     ) -> PyResult<Self> {
         let preset = parse_preset(preset)?;
         let det = crate::models::detector(py, config(score_threshold, nms_iou, min_face_size, max_faces, input_size))?;
         let rec = crate::models::recognizer(py, preset)?;
-        Ok(PyPipeline { inner: facecore::FacePipeline::new(det, rec), preset })
+        let inner = facecore::FacePipeline::new(det, rec).with_threads(threads).map_err(to_py)?;
+        Ok(PyPipeline { inner, preset })
+    }
+
+    /// Threads per call: `analyze` embeds the faces of one image in parallel when > 1.
+    #[getter]
+    fn threads(&self) -> usize {
+        self.inner.threads()
     }
 
     /// Every face, most confident first, each with `embedding` set.

@@ -62,3 +62,38 @@ def test_gil_released_during_inference(detector: facecore.Detector, obama: np.nd
     th.join()
     # With the GIL held for the whole call, the loop could only run between calls.
     assert ticks > 100, (ticks, spans)
+
+
+def test_pipeline_threads_give_identical_embeddings() -> None:
+    one = facecore.Pipeline("fast")
+    three = facecore.Pipeline("fast", threads=3)
+    assert (one.threads, three.threads) == (1, 3)
+    img = str(FIXTURES / "two_people.jpg")
+    a, b = one.analyze(img), three.analyze(img)
+    assert len(a) == len(b) == 2
+    for x, y in zip(a, b):
+        assert x.bbox == y.bbox
+        assert x.embedding is not None and y.embedding is not None
+        assert np.array_equal(x.embedding, y.embedding)
+
+
+def test_embedder_on_aligned_chips() -> None:
+    fast = facecore.Pipeline("fast")
+    emb = facecore.Embedder("dlib-resnet-v1")
+    assert (emb.model, emb.input_size) == ("dlib-resnet-v1", 150)
+    chip = np.full((150, 150, 3), 128, np.uint8)
+    v = emb.embed_chip(chip)
+    assert v.dtype == np.float32 and v.shape == (128,)
+    assert abs(float(np.linalg.norm(v)) - 1.0) < 1e-4
+    # A chip of the wrong size and an unknown model are clear errors.
+    try:
+        emb.embed_chip(np.zeros((112, 112, 3), np.uint8))
+        raise AssertionError("expected an error")
+    except facecore.InvalidInputError:
+        pass
+    try:
+        facecore.Embedder("arcface")
+        raise AssertionError("expected an error")
+    except facecore.InvalidInputError:
+        pass
+    assert fast.space == emb.model

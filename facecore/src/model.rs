@@ -80,3 +80,66 @@ impl Net {
         self.id
     }
 }
+
+/// Time spent in one node of an optimised plan, from [`Net::profile`].
+#[derive(Debug, Clone)]
+pub struct NodeTime {
+    /// Node name in the optimised graph (derived from the ONNX node names).
+    pub name: String,
+    /// tract operator, e.g. `Conv`, `OptMatMul`, `MaxPool`.
+    pub op: String,
+    /// Median time per run, milliseconds.
+    pub ms: f64,
+}
+
+impl Net {
+    /// Per-node times of the optimised plan for `shape`: the median over `runs` runs (after
+    /// one warm-up run) of the time spent evaluating each node, through tract's own
+    /// evaluation hook (`SimpleState::run_plan_with_eval`, what `tract --profile` uses).
+    pub fn profile(&self, shape: [usize; 4], input: &[f32], runs: usize) -> Result<Vec<NodeTime>> {
+        let plan = self.plan(shape)?;
+        let infer = |e: TractError| Error::Inference { model: self.id, source: e.into() };
+        let n = plan.model().nodes.len();
+        let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(runs); n];
+        let mut state = plan.spawn().map_err(infer)?;
+        for r in 0..=runs.max(1) {
+            let tensor = Tensor::from_shape(&shape, input).map_err(infer)?;
+            let mut this_run = vec![0.0f64; n];
+            state
+                .run_plan_with_eval(tvec!(tensor.into()), |ctx, st, node, inputs| {
+                    let t = std::time::Instant::now();
+                    let out = tract_onnx::tract_core::plan::eval(ctx, st, node, inputs);
+                    this_run[node.id] += t.elapsed().as_secs_f64() * 1e3;
+                    out
+                })
+                .map_err(infer)?;
+            if r > 0 {
+                for (s, t) in samples.iter_mut().zip(this_run) {
+                    s.push(t);
+                }
+            }
+        }
+        Ok(plan
+            .model()
+            .nodes
+            .iter()
+            .map(|node| {
+                let s = &mut samples[node.id];
+                s.sort_by(f64::total_cmp);
+                NodeTime { name: node.name.clone(), op: node.op().name().to_string(), ms: s.get(s.len() / 2).copied().unwrap_or(0.0) }
+            })
+            .collect())
+    }
+}
+
+/// Per-node profile of any ONNX model with one NCHW float input, fixed to `shape`, on
+/// deterministic input values in 0..255: the numbers behind docs/tract-upstream.md.
+///
+/// # Errors
+/// [`Error::ModelLoad`] for a file tract cannot load, [`Error::Inference`] if a run fails.
+pub fn profile_onnx(onnx: &[u8], shape: [usize; 4], runs: usize) -> Result<Vec<NodeTime>> {
+    let net = Net::from_bytes("profiled-model", onnx)?;
+    let len = shape.iter().product::<usize>();
+    let input: Vec<f32> = (0..len).map(|i| ((i * 7919) % 256) as f32).collect();
+    net.profile(shape, &input, runs)
+}

@@ -29,6 +29,7 @@ from ._errors import (
 )
 from ._facecore import (
     Detector,
+    Embedder,
     Face,
     Gallery,
     Match,
@@ -51,6 +52,7 @@ OPERATING_POINTS = ("fmr1e-3", "fmr1e-4", "best-accuracy")
 
 __all__ = [
     "Detector",
+    "Embedder",
     "Face",
     "FacecoreError",
     "FacecoreIOError",

@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""facecore against its peers, in one run, interleaved, single thread: medians and ratios.
+
+    scripts/install-peers.sh                  # once: a venv with the peers and this facecore
+    target/peers-venv/bin/python scripts/bench-peers.py --image ../shared/data/faces/insightface/t1.jpg
+
+Contenders (each skipped with a note when its package is missing):
+  facecore          the installed wheel: presets fast / accurate / sface, and single networks
+  onnxruntime       the same ONNX files facecore ships (models/), one network run per call
+  OpenCV            cv2.FaceDetectorYN + cv2.FaceRecognizerSF on the same ONNX files
+  face_recognition  dlib's HOG detector (upsample 1), 5-point predictor and ResNet
+
+Every round times one call of every contender, in a rotating order, so that machine load
+spreads over all of them alike; the table shows medians over the rounds. Every library runs
+on one thread (ORT intra/inter-op 1, cv2.setNumThreads(1), OMP_NUM_THREADS=1; facecore's
+default). The process runs with glibc's mmap/trim thresholds raised (GLIBC_TUNABLES, set by
+re-executing itself), which steadies tract and costs the others nothing; --malloc-defaults
+turns it off. After the timed rounds each whole-job contender runs alone in a child process
+to report its peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models"
+TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824"
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def reexec_if_needed(args: argparse.Namespace) -> None:
+    want = dict(SINGLE_THREAD_ENV)
+    if not args.malloc_defaults:
+        want["GLIBC_TUNABLES"] = TUNABLES
+    if all(os.environ.get(k) == v for k, v in want.items()):
+        return
+    env = {**os.environ, **want}
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+def load_rgb(path: str, resize: int | None) -> Any:
+    import numpy as np
+    from PIL import Image
+
+    im = Image.open(path).convert("RGB")
+    if resize:
+        s = resize / max(im.size)
+        im = im.resize((round(im.size[0] * s), round(im.size[1] * s)), Image.BILINEAR)
+    return np.ascontiguousarray(np.asarray(im))
+
+
+class Contender:
+    def __init__(self, group: str, name: str, fn: Callable[[], Any], note: str = "") -> None:
+        self.group, self.name, self.fn, self.note = group, name, fn, note
+        self.times: list[float] = []
+
+    def median(self) -> float:
+        return statistics.median(self.times) * 1000 if self.times else float("nan")
+
+
+def ort_session(path: Path, shape: tuple[int, ...]) -> Callable[[], Any]:
+    """An onnxruntime session on a model file, input fixed to `shape`, one thread."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    m = onnx.load(str(path))
+    # YuNet's file declares a 640x640 input: pin the benchmark's shape (tract is given the
+    # same concrete shape) and drop stale intermediate shapes.
+    for d, v in zip(m.graph.input[0].type.tensor_type.shape.dim, shape):
+        d.ClearField("dim_param")
+        d.dim_value = v
+    del m.graph.value_info[:]
+    for out in m.graph.output:
+        out.type.tensor_type.ClearField("shape")
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    x = (np.random.default_rng(0).random(shape, dtype=np.float32) * 255).astype(np.float32)
+    return lambda: sess.run(None, {name: x})
+
+
+def build(args: argparse.Namespace, only: str | None = None) -> tuple[list[Contender], dict[str, Any]]:
+    import numpy as np
+
+    rgb = load_rgb(args.image, args.resize)
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    h, w = rgb.shape[:2]
+    info: dict[str, Any] = {"image": args.image, "size": f"{w}x{h}", "versions": {}, "faces": {}, "skipped": []}
+    cs: list[Contender] = []
+    want = lambda name: only is None or name == only  # noqa: E731
+
+    import facecore
+
+    info["versions"]["facecore"] = facecore.__version__
+    pipes = {p: facecore.Pipeline(p, min_face_size=args.min_face) for p in ("fast", "accurate", "sface")}
+    for p, pipe in pipes.items():
+        info["faces"][f"facecore {p}"] = len(pipe.analyze(rgb))
+        if want(f"facecore {p}"):
+            cs.append(Contender("whole", f"facecore {p}", lambda pipe=pipe: pipe.analyze(rgb)))
+    det = facecore.Detector(input_size=max(w, h), min_face_size=args.min_face)
+    faces = det.detect(rgb)
+    info["faces"]["facecore detector"] = len(faces)
+    # Chips for the single-network rows: the cost of a dense network does not depend on the
+    # pixel values, so every engine gets the same grey chip.
+    sface, dres = facecore.Embedder("sface-2021dec"), facecore.Embedder("dlib-resnet-v1")
+    chip112 = np.full((112, 112, 3), 128, np.uint8)
+    chip150 = np.full((150, 150, 3), 128, np.uint8)
+
+    in_h, in_w = -(-h // 32) * 32, -(-w // 32) * 32
+    if only is None:
+        cs.append(Contender("yunet", "facecore (tract)", lambda: det.detect(rgb), "incl. resize/decode/NMS"))
+        cs.append(Contender("sface", "facecore (tract)", lambda: sface.embed_chip(chip112)))
+        cs.append(Contender("dlib", "facecore (tract)", lambda: dres.embed_chip(chip150)))
+
+    try:
+        import onnxruntime as ort
+
+        info["versions"]["onnxruntime"] = ort.__version__
+        if only is None:
+            cs.append(Contender("yunet", "onnxruntime", ort_session(MODELS / "yunet_2023mar.onnx", (1, 3, in_h, in_w)), "network only"))
+            cs.append(Contender("sface", "onnxruntime", ort_session(MODELS / "sface_2021dec.onnx", (1, 3, 112, 112))))
+            cs.append(Contender("dlib", "onnxruntime", ort_session(MODELS / "dlib_resnet_v1.onnx", (1, 3, 150, 150))))
+    except ImportError as e:
+        info["skipped"].append(f"onnxruntime: {e}")
+
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+        info["versions"]["opencv"] = cv2.__version__
+        yn = cv2.FaceDetectorYN.create(str(MODELS / "yunet_2023mar.onnx"), "", (w, h), 0.6, 0.3, 5000)
+        sf = cv2.FaceRecognizerSF.create(args.opencv_sface or str(MODELS / "sface_2021dec.onnx"), "")
+
+        def cv_whole() -> list[Any]:
+            _, found = yn.detect(bgr)
+            rows = [] if found is None else found
+            if args.min_face:
+                rows = [f for f in rows if f[2] >= args.min_face and f[3] >= args.min_face]
+            return [sf.feature(sf.alignCrop(bgr, f)) for f in rows]
+
+        info["faces"]["OpenCV YuNet+SFace"] = len(cv_whole())
+        if want("OpenCV YuNet+SFace"):
+            cs.append(Contender("whole", "OpenCV YuNet+SFace", cv_whole))
+        if only is None:
+            cs.append(Contender("yunet", "OpenCV FaceDetectorYN", lambda: yn.detect(bgr), "incl. resize/decode/NMS"))
+            cs.append(Contender("sface", "OpenCV FaceRecognizerSF", lambda: sf.feature(chip112[:, :, ::-1].copy())))
+    except ImportError as e:
+        info["skipped"].append(f"OpenCV: {e}")
+
+    try:
+        import dlib
+        import face_recognition as fr
+
+        info["versions"]["face_recognition"] = getattr(fr, "__version__", "?")
+        info["versions"]["dlib"] = dlib.__version__
+        info["faces"]["face_recognition"] = len(fr.face_locations(rgb))
+        if want("face_recognition"):
+            cs.append(Contender("whole", "face_recognition", lambda: fr.face_encodings(rgb)))
+        if only is None:
+            enc = fr.api.face_encoder
+            cs.append(Contender("dlib", "dlib (C++)", lambda: enc.compute_face_descriptor(chip150)))
+            cs.append(Contender("yunet", "face_recognition HOG", lambda: fr.face_locations(rgb), "another detector"))
+    except ImportError as e:
+        info["skipped"].append(f"face_recognition: {e}")
+    return cs, info
+
+
+def run_rounds(cs: list[Contender], rounds: int, warmup: int = 2) -> None:
+    for c in cs:
+        for _ in range(warmup):
+            c.fn()
+    for r in range(rounds):
+        k = r % len(cs)
+        for c in cs[k:] + cs[:k]:
+            t = time.perf_counter()
+            c.fn()
+            c.times.append(time.perf_counter() - t)
+
+
+GROUPS = {
+    "whole": "Whole job: detect, align, embed every face",
+    "yunet": "YuNet detector on the frame",
+    "sface": "SFace network, one 112x112 chip",
+    "dlib": "dlib ResNet network, one 150x150 chip",
+}
+
+
+def report(cs: list[Contender], info: dict[str, Any], rss: dict[str, float]) -> None:
+    print(f"image {info['image']} at {info['size']}; one thread; medians of interleaved rounds")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
+    for s in info["skipped"]:
+        print(f"skipped {s}")
+    for g, title in GROUPS.items():
+        rows = [c for c in cs if c.group == g]
+        if not rows:
+            continue
+        ref = rows[0]
+        print(f"\n{title}")
+        if g == "whole":
+            print("| contender | faces | median ms | x face_recognition | peak RSS MiB |")
+            print("|---|---:|---:|---:|---:|")
+            fr = next((c for c in rows if c.name == "face_recognition"), None)
+            for c in rows:
+                ratio = f"{fr.median() / c.median():.1f}x faster" if fr else "n/a"
+                mem = f"{rss[c.name]:.0f}" if c.name in rss else "n/a"
+                print(f"| {c.name} | {info['faces'].get(c.name, '?')} | {c.median():.1f} | {ratio} | {mem} |")
+            acc = next((c for c in rows if c.name == "facecore accurate"), None)
+            cv = next((c for c in rows if c.name == "OpenCV YuNet+SFace"), None)
+            fast = next((c for c in rows if c.name == "facecore fast"), None)
+            if acc and cv:
+                print(f"accurate vs OpenCV YuNet+SFace: {cv.median() / acc.median():.2f}x (>1 means facecore is faster)")
+            if fast and cv:
+                print(f"fast vs OpenCV YuNet+SFace: {cv.median() / fast.median():.2f}x")
+        else:
+            print(f"| engine | median ms | {ref.name} / this | note |")
+            print("|---|---:|---:|---|")
+            for c in rows:
+                print(f"| {c.name} | {c.median():.2f} | {ref.median() / c.median():.2f} | {c.note} |")
+
+
+def peak_rss_of(name: str, args: argparse.Namespace) -> float | None:
+    cmd = [sys.executable, __file__, "--image", args.image, "--rounds", "3", "--only", name, "--min-face", str(args.min_face)]
+    if args.resize:
+        cmd += ["--resize", str(args.resize)]
+    if args.malloc_defaults:
+        cmd.append("--malloc-defaults")
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    for line in out.stdout.splitlines():
+        if line.startswith("peak_rss_mib "):
+            return float(line.split()[1])
+    sys.stderr.write(f"peak RSS of {name} failed: {out.stderr[-400:]}\n")
+    return None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--image", default=str(ROOT / "tests" / "fixtures" / "two_people.jpg"))
+    ap.add_argument("--resize", type=int, default=640, help="longest side first (0 = as is)")
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--min-face", type=float, default=0.0, help="minimum face size for facecore and OpenCV")
+    ap.add_argument("--opencv-sface", help="another SFace file for OpenCV (default: models/sface_2021dec.onnx)")
+    ap.add_argument("--malloc-defaults", action="store_true", help="keep glibc's malloc thresholds")
+    ap.add_argument("--json", help="also write the medians here")
+    ap.add_argument("--only", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    reexec_if_needed(args)
+
+    if args.only:
+        cs, _ = build(args, only=args.only)
+        run_rounds(cs, args.rounds, warmup=1)
+        print(f"peak_rss_mib {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
+        return 0
+
+    cs, info = build(args)
+    run_rounds(cs, args.rounds)
+    rss = {}
+    for c in cs:
+        if c.group == "whole":
+            v = peak_rss_of(c.name, args)
+            if v is not None:
+                rss[c.name] = v
+    report(cs, info, rss)
+    if args.json:
+        data = {"info": info, "peak_rss_mib": rss, "median_ms": {f"{c.group}/{c.name}": c.median() for c in cs}}
+        Path(args.json).write_text(json.dumps(data, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -21,11 +21,27 @@ pub struct ProfileArgs {
     /// Also list this many slowest nodes.
     #[arg(long, default_value_t = 12)]
     top: usize,
+    /// Instead of a profile: time MODEL against this one (e.g. a rewrite of it), plain runs
+    /// interleaved, and print both medians.
+    #[arg(long)]
+    against: Option<PathBuf>,
 }
 
 pub fn run(a: &ProfileArgs) -> AnyResult {
     let bytes = std::fs::read(&a.model).map_err(|e| format!("{}: {e}", a.model.display()))?;
     let shape: [usize; 4] = a.shape.clone().try_into().map_err(|_| "--shape needs four numbers N,C,H,W")?;
+    if let Some(other) = &a.against {
+        let b = std::fs::read(other).map_err(|e| format!("{}: {e}", other.display()))?;
+        let (ta, tb) = facecore::time_onnx_pair(&bytes, &b, shape, a.runs)?;
+        println!(
+            "A/B {shape:?}, {} interleaved runs each: {} {ta:.2} ms, {} {tb:.2} ms, A/B = {:.3}",
+            a.runs,
+            a.model.display(),
+            other.display(),
+            ta / tb
+        );
+        return Ok(());
+    }
     let nodes = facecore::profile_onnx(&bytes, shape, a.runs)?;
     let total: f64 = nodes.iter().map(|n| n.ms).sum();
     println!(

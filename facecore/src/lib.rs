@@ -40,7 +40,7 @@ pub use crate::error::{BoxError, Error, Result};
 pub use crate::gallery::{Gallery, Identity, Match, Person};
 pub use crate::geometry::{Point, Rect};
 pub use crate::image::{Image, ImageView, MAX_PIXELS, MAX_SIDE, PixelFormat};
-pub use crate::model::{NodeTime, profile_onnx};
+pub use crate::model::{NodeTime, profile_onnx, time_onnx_pair};
 pub use crate::pipeline::{AnalyzedFace, FacePipeline, MAX_THREADS};
 pub use crate::recognize::{Alignment, Branch, Preset, Recognizer};
 pub use crate::verify::{OperatingPoint, THRESHOLDS, Verification, verify};

@@ -143,3 +143,29 @@ pub fn profile_onnx(onnx: &[u8], shape: [usize; 4], runs: usize) -> Result<Vec<N
     let input: Vec<f32> = (0..len).map(|i| ((i * 7919) % 256) as f32).collect();
     net.profile(shape, &input, runs)
 }
+
+/// Median plain-run times (ms) of two ONNX models on the same input, runs interleaved
+/// (a, b, a, b, ...) so that machine load hits both alike: how a graph rewrite is judged.
+///
+/// # Errors
+/// As [`profile_onnx`].
+pub fn time_onnx_pair(a: &[u8], b: &[u8], shape: [usize; 4], runs: usize) -> Result<(f64, f64)> {
+    let (na, nb) = (Net::from_bytes("model-a", a)?, Net::from_bytes("model-b", b)?);
+    let len = shape.iter().product::<usize>();
+    let input: Vec<f32> = (0..len).map(|i| ((i * 7919) % 256) as f32).collect();
+    na.run(shape, &input)?;
+    nb.run(shape, &input)?;
+    let (mut ta, mut tb) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    for _ in 0..runs.max(1) {
+        for (net, t) in [(&na, &mut ta), (&nb, &mut tb)] {
+            let s = std::time::Instant::now();
+            net.run(shape, &input)?;
+            t.push(s.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let med = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Ok((med(ta), med(tb)))
+}

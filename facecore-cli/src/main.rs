@@ -4,7 +4,7 @@
 mod annotate;
 mod bench;
 mod eval;
-mod malloc;
+mod process;
 mod profile;
 mod progress;
 
@@ -106,7 +106,8 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let malloc = malloc::tune();
+    process::default_sigpipe();
+    let malloc = process::tune();
     bench::MALLOC.get_or_init(|| malloc);
     let cli = Cli::parse();
     match run(cli.cmd) {

@@ -684,6 +684,29 @@ enum facecore_status facecore_pipeline_new_from_parts(const struct facecore_dete
                                                       struct facecore_pipeline **out);
 
 /**
+ * @brief A new pipeline sharing `pipeline`'s models that uses up to `threads` threads per
+ * call (1 to 64; 1, the default of every new pipeline, runs on the caller's thread only):
+ * `facecore_pipeline_analyze` then embeds the faces of one image in parallel, with results
+ * identical to the single-thread path. Firmware keeps 1; a server with spare cores per
+ * request raises it. On success `*out` receives a new handle, freed with
+ * `facecore_pipeline_free`; `pipeline` stays valid and unchanged.
+ *
+ * # Safety
+ * `pipeline` is a live handle; `out` is valid for one write.
+ */
+enum facecore_status facecore_pipeline_with_threads(const struct facecore_pipeline *pipeline,
+                                                    size_t threads,
+                                                    struct facecore_pipeline **out);
+
+/**
+ * @brief Threads per call of a pipeline (0 for a NULL or invalid handle).
+ *
+ * # Safety
+ * `pipeline` is NULL or a live handle.
+ */
+size_t facecore_pipeline_threads(const struct facecore_pipeline *pipeline);
+
+/**
  * @brief Frees a pipeline. NULL is a no-op.
  *
  * # Safety

@@ -75,6 +75,42 @@ pub unsafe extern "C" fn facecore_pipeline_new_from_parts(
     })
 }
 
+/// @brief A new pipeline sharing `pipeline`'s models that uses up to `threads` threads per
+/// call (1 to 64; 1, the default of every new pipeline, runs on the caller's thread only):
+/// `facecore_pipeline_analyze` then embeds the faces of one image in parallel, with results
+/// identical to the single-thread path. Firmware keeps 1; a server with spare cores per
+/// request raises it. On success `*out` receives a new handle, freed with
+/// `facecore_pipeline_free`; `pipeline` stays valid and unchanged.
+///
+/// # Safety
+/// `pipeline` is a live handle; `out` is valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn facecore_pipeline_with_threads(
+    pipeline: *const facecore_pipeline,
+    threads: usize,
+    out: *mut *mut facecore_pipeline,
+) -> facecore_status {
+    boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let p = unsafe { handle_ref(pipeline, "pipeline") }?;
+        let out = out_arg(out, "out")?;
+        let h = boxed(p.pipeline.clone().with_threads(threads)?, p.dim)?;
+        // SAFETY: `out` checked non-NULL; valid per the caller's contract.
+        unsafe { write(out, h) };
+        Ok(())
+    })
+}
+
+/// @brief Threads per call of a pipeline (0 for a NULL or invalid handle).
+///
+/// # Safety
+/// `pipeline` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn facecore_pipeline_threads(pipeline: *const facecore_pipeline) -> usize {
+    // SAFETY: forwarded caller contract.
+    getter(0, || unsafe { handle_ref(pipeline, "pipeline") }.ok().map(|h| h.pipeline.threads()))
+}
+
 /// @brief Frees a pipeline. NULL is a no-op.
 ///
 /// # Safety

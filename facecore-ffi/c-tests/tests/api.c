@@ -448,6 +448,19 @@ int fc_test_buffers(void) {
     CHECK(n == 2);
     OK(facecore_pipeline_analyze(p, &view, faces, 4, embs, 2 * 128, &n));
     CHECK(n == 2 && memcmp(embs, emb, sizeof(float) * 128) == 0 && memcmp(embs + 128, emb2, sizeof(float) * 128) == 0);
+
+    /* The same pipeline on 2 threads: bit-identical faces and embeddings. */
+    facecore_pipeline *p2 = NULL;
+    CHECK(facecore_pipeline_threads(p) == 1 && facecore_pipeline_threads(NULL) == 0);
+    CHECK_STATUS(facecore_pipeline_with_threads(p, 0, &p2), FACECORE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(facecore_pipeline_with_threads(NULL, 2, &p2), FACECORE_STATUS_NULL_ARGUMENT);
+    OK(facecore_pipeline_with_threads(p, 2, &p2));
+    CHECK(facecore_pipeline_threads(p2) == 2);
+    facecore_face faces2[4];
+    float embs2[2 * 128];
+    OK(facecore_pipeline_analyze(p2, &view, faces2, 4, embs2, 2 * 128, &n));
+    CHECK(n == 2 && memcmp(embs2, embs, sizeof embs) == 0 && memcmp(faces2, faces, 2 * sizeof(facecore_face)) == 0);
+    facecore_pipeline_free(p2);
     facecore_pipeline_free(p);
     facecore_decoded_image_free(img);
     return failures;

@@ -1,5 +1,7 @@
-//! Allocator settings for this binary (never for the library: a library must not change the
-//! process-wide allocator of the program that embeds it).
+//! Process settings for this binary, never for the library (a library must not change the
+//! process-wide state of the program that embeds it): the allocator, and SIGPIPE.
+//!
+//! Allocator:
 //!
 //! tract allocates every intermediate tensor on each run. For YuNet at 640x480 that is ~20 MB
 //! per frame in blocks above glibc's mmap threshold, so each run maps and unmaps them and pays
@@ -27,3 +29,18 @@ pub fn tune() -> &'static str {
 pub fn tune() -> &'static str {
     "system allocator defaults"
 }
+
+/// Restores the default SIGPIPE action, so `facecore ... | head` ends quietly like other
+/// command-line tools instead of panicking on the closed pipe (Rust ignores SIGPIPE).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn default_sigpipe() {
+    // SAFETY: installs the default disposition for one signal, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Restores the default SIGPIPE action (nothing to do on this platform).
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn default_sigpipe() {}

@@ -57,6 +57,9 @@ pub struct LfwArgs {
     /// Worker threads (each runs single-threaded inference).
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Detector input: longest side in pixels, or 0 for the image's own size.
+    #[arg(long, default_value_t = 640)]
+    detect_input: u32,
     /// Fail (exit 1) when a preset's accuracy is below its floor, in percent: one value for
     /// all presets, or one per preset in the order of --preset.
     #[arg(long, value_delimiter = ',')]
@@ -76,6 +79,9 @@ pub struct CalibrateArgs {
     out: Option<PathBuf>,
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Detector input: longest side in pixels, or 0 for the image's own size.
+    #[arg(long, default_value_t = 640)]
+    detect_input: u32,
 }
 
 pub fn run(cmd: EvalCmd) -> AnyResult {
@@ -87,8 +93,9 @@ pub fn run(cmd: EvalCmd) -> AnyResult {
 
 /// The face to use in an LFW image: the detection closest to the centre (LFW crops are
 /// centred on their subject), from a permissive detector.
-fn lfw_detector() -> AnyResult<Detector> {
-    Ok(Detector::bundled(DetectorConfig { score_threshold: 0.3, ..Default::default() })?)
+fn lfw_detector(input: u32) -> AnyResult<Detector> {
+    let input_size = if input == 0 { facecore::InputSize::Native } else { facecore::InputSize::MaxLongest(input) };
+    Ok(Detector::bundled(DetectorConfig { score_threshold: 0.3, input_size, ..Default::default() })?)
 }
 
 /// Embeds every image with every recognizer (decoding and detecting once) on `threads`
@@ -173,7 +180,7 @@ fn lfw(a: &LfwArgs) -> AnyResult {
     let abs: Vec<PathBuf> = files.iter().map(|f| a.root.join(f)).collect();
     let folds = pairs.iter().map(|p| p.fold).max().map_or(0, |m| m + 1);
     println!("lfw: {} pairs in {folds} folds, {} images", pairs.len(), files.len());
-    let det = lfw_detector()?;
+    let det = lfw_detector(a.detect_input)?;
     let mut failed_floor = false;
     let mut last = String::new();
     let recs = a.preset.iter().map(|p| Recognizer::from_preset(*p)).collect::<facecore::Result<Vec<_>>>()?;
@@ -308,7 +315,7 @@ pub fn calibrate(a: &CalibrateArgs) -> AnyResult {
     files.sort();
     let people: Vec<String> = files.iter().map(|f| person_of(f)).collect();
     println!("calibrate: {} images of {} people", files.len(), people.iter().collect::<std::collections::BTreeSet<_>>().len());
-    let det = lfw_detector()?;
+    let det = lfw_detector(a.detect_input)?;
     let mut rows: BTreeMap<(String, String), String> = BTreeMap::new();
     if let Some(t) = a.out.as_ref().and_then(|out| std::fs::read_to_string(out).ok()) {
         for l in t.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {

@@ -375,8 +375,9 @@ enum facecore_status facecore_detector_options_set_max_faces(struct facecore_det
                                                              size_t value);
 
 /**
- * @brief Network input size: scale the longest side to `longest_side` pixels (32..4096,
- * default 640), or 0 to keep the frame's own size.
+ * @brief Network input size: frames whose longest side exceeds `longest_side` pixels
+ * (32..4096, default 640) are scaled down to it, smaller frames keep their size; 0 keeps
+ * every frame's own size. A minimum face size scales frames down further.
  *
  * # Safety
  * `options` is NULL or a live handle used by no other thread.

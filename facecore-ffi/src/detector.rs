@@ -107,8 +107,9 @@ pub unsafe extern "C" fn facecore_detector_options_set_max_faces(options: *mut f
     unsafe { set(options, |c| c.max_faces = value) }
 }
 
-/// @brief Network input size: scale the longest side to `longest_side` pixels (32..4096,
-/// default 640), or 0 to keep the frame's own size.
+/// @brief Network input size: frames whose longest side exceeds `longest_side` pixels
+/// (32..4096, default 640) are scaled down to it, smaller frames keep their size; 0 keeps
+/// every frame's own size. A minimum face size scales frames down further.
 ///
 /// # Safety
 /// `options` is NULL or a live handle used by no other thread.
@@ -117,7 +118,7 @@ pub unsafe extern "C" fn facecore_detector_options_set_input_size(
     options: *mut facecore_detector_options,
     longest_side: u32,
 ) -> facecore_status {
-    let size = if longest_side == 0 { InputSize::Native } else { InputSize::FitLongest(longest_side) };
+    let size = if longest_side == 0 { InputSize::Native } else { InputSize::MaxLongest(longest_side) };
     // SAFETY: forwarded caller contract.
     unsafe { set(options, |c| c.input_size = size) }
 }

@@ -75,7 +75,7 @@ pub(crate) fn config(score_threshold: f32, nms_iou: f32, min_face_size: f32, max
         nms_iou,
         min_face_size,
         max_faces,
-        input_size: input_size.map_or(InputSize::Native, InputSize::FitLongest),
+        input_size: input_size.map_or(InputSize::Native, InputSize::MaxLongest),
     }
 }
 
@@ -88,7 +88,8 @@ pub(crate) struct PyDetector {
 #[pymethods]
 impl PyDetector {
     /// Options are validated now: `InvalidInputError` for values out of range.
-    /// `input_size`: longest side of the network input (default 640); None keeps the image size.
+    /// `input_size`: largest longest side of the network input (default 640; larger frames are
+    /// scaled down, smaller ones keep their size); None keeps the image size.
     #[new]
     #[pyo3(signature = (*, score_threshold = 0.6, nms_iou = 0.3, min_face_size = 0.0, max_faces = 256, input_size = Some(640)))]
     #[pyo3(text_signature = "(*, score_threshold=0.6, nms_iou=0.3, min_face_size=0.0, max_faces=256, input_size=640)")]
@@ -136,7 +137,7 @@ impl PyDetector {
     #[getter]
     fn input_size(&self) -> Option<u32> {
         match self.inner.config().input_size {
-            InputSize::FitLongest(n) => Some(n),
+            InputSize::FitLongest(n) | InputSize::MaxLongest(n) => Some(n),
             _ => None,
         }
     }

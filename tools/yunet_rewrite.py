@@ -1,6 +1,14 @@
 #!/usr/bin/env python3
-"""Merge YuNet's four detection-head branches per scale into one pair of convolutions.
+"""Rewrite YuNet 2023mar into an equivalent graph that tract 0.23 runs faster.
 
+1. Separable max pooling. YuNet's four MaxPool 2x2 / stride 2 (each after a Relu) become
+   MaxPool 1x2 / stride (1,2) followed by MaxPool 2x1 / stride (2,1): the maximum of four
+   values taken in two steps, exact, with the same floor-mode output size. tract runs the
+   pair about 2x faster than its generic 2x2 pooling (tools/tract_repro.py). Where the Relu
+   feeds only the pool, the Relu moves after it (max and Relu commute), so it touches a
+   quarter of the values.
+
+2. Merged detection heads.
 YuNet 2023mar computes, at each of its three scales, four tiny branches from the same
 64-channel feature map: cls (1 channel), obj (1), bbox (4) and kps (10), each a 1x1
 convolution followed by a depthwise 3x3 convolution. tract runs each of those 24 small
@@ -10,7 +18,7 @@ convolution (64 -> 16 channels) and one depthwise 3x3 convolution (16 groups) pe
 followed by a Split back into the original four tensors: the same arithmetic per channel,
 the same 12 outputs with the same names and shapes, so the model stays a drop-in YuNet.
 
-usage: yunet_merge_heads.py IN.onnx OUT.onnx     (then: tools/verify_rewrite.py yunet IN OUT)
+usage: yunet_rewrite.py IN.onnx OUT.onnx     (then: tools/verify_rewrite.py yunet IN OUT)
 """
 import sys
 
@@ -21,9 +29,44 @@ from onnx import helper, numpy_helper
 BRANCHES = ["cls", "obj", "bbox", "kps"]
 
 
+def separable_maxpool(g):
+    """MaxPool 2x2/2 -> MaxPool 1x2/(1,2) + MaxPool 2x1/(2,1); Relu -> pool becomes pool -> Relu."""
+    consumers = {}
+    for n in g.node:
+        for x in n.input:
+            consumers.setdefault(x, []).append(n)
+    producer = {o: n for n in g.node for o in n.output}
+    out, dropped, count, moved = [], set(), 0, 0
+    for n in g.node:
+        if id(n) in dropped:
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        if n.op_type != "MaxPool" or attrs.get("kernel_shape") != [2, 2] or attrs.get("strides") != [2, 2] or any(attrs.get("pads", [0] * 4)) or attrs.get("ceil_mode", 0) or attrs.get("dilations", [1, 1]) != [1, 1] or len(n.output) != 1:
+            out.append(n)
+            continue
+        count += 1
+        x, y = n.input[0], n.output[0]
+        relu = producer.get(x)
+        relu_first = relu is not None and relu.op_type == "Relu" and len(consumers.get(x, [])) == 1 and x not in {o.name for o in g.output}
+        src = relu.input[0] if relu_first else x
+        if relu_first:
+            # The Relu node was already emitted (it precedes the pool): drop it again.
+            out.remove(relu)
+            moved += 1
+        out.append(helper.make_node("MaxPool", [src], [f"{y}_w"], name=f"{n.name}_w", kernel_shape=[1, 2], strides=[1, 2]))
+        pooled = f"{y}_hw" if relu_first else y
+        out.append(helper.make_node("MaxPool", [f"{y}_w"], [pooled], name=f"{n.name}_h", kernel_shape=[2, 1], strides=[2, 1]))
+        if relu_first:
+            out.append(helper.make_node("Relu", [pooled], [y], name=f"{relu.name}_after_pool"))
+    del g.node[:]
+    g.node.extend(out)
+    print(f"MaxPool 2x2 made separable: {count}; Relu moved after the pool: {moved}")
+
+
 def main(src, dst):
     m = onnx.load(src)
     g = m.graph
+    separable_maxpool(g)
     inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     by_weight = {n.input[1]: n for n in g.node if n.op_type == "Conv" and len(n.input) > 1}
     consumers = {}

@@ -12,7 +12,11 @@ It also rewrites every PRelu(x, a) (tract 0.23 lowers PRelu to compare + select 
 57% of SFace's run time). Where every slope of a PRelu is <= 1 the rewrite is
 Max(x, a*x): for x >= 0, a*x <= x; for x < 0, a*x >= x; so the result is bitwise PRelu's,
 in one fused pass (25 of SFace's 27 PRelus). Other PRelus become a*x + (1-a)*Relu(x) (exact up to one rounding).
-`--keep-prelu` skips the rewrite: that model is the reference tools/verify_rewrite.py
+Every BatchNormalization that follows a convolution is folded into the convolution's weights
+and bias (w * g / sqrt(v + eps), (b - m) * g / sqrt(v + eps) + beta; equal up to float
+rounding): tract folds it for ordinary convolutions but not for depthwise ones, where it
+costs a separate multiply-add pass per layer.
+`--keep-prelu` skips both rewrites: that model is the reference tools/verify_rewrite.py
 compares the rewritten one with.
 
 usage: sface_fold_dequant.py [--keep-prelu] IN.onnx OUT.onnx
@@ -65,6 +69,41 @@ def rewrite_prelu(nodes, values, extra_inits):
     return out
 
 
+def fold_batchnorm(nodes, values, extra_inits):
+    """Conv -> BatchNormalization (the conv's only consumer) becomes one Conv."""
+    consumers = {}
+    for n in nodes:
+        for x in n.input:
+            consumers.setdefault(x, []).append(n)
+    bn_of = {}
+    for n in nodes:
+        if n.op_type == "BatchNormalization" and len(n.input) == 5:
+            bn_of[n.input[0]] = n
+    out, dropped, folded = [], set(), 0
+    for n in nodes:
+        if id(n) in dropped:
+            continue
+        bn = bn_of.get(n.output[0]) if n.op_type == "Conv" else None
+        if bn is None or len(consumers.get(n.output[0], [])) != 1 or n.input[1] not in values or any(x not in values for x in bn.input[1:]):
+            out.append(n)
+            continue
+        eps = next((helper.get_attribute_value(a) for a in bn.attribute if a.name == "epsilon"), 1e-5)
+        g, beta, mean, var = (values[x].astype(np.float64) for x in bn.input[1:])
+        w = values[n.input[1]].astype(np.float64)
+        b = values[n.input[2]].astype(np.float64) if len(n.input) > 2 and n.input[2] else np.zeros(w.shape[0])
+        scale = g / np.sqrt(var + eps)
+        wname, bname = f"{n.name}_w_bnfolded", f"{n.name}_b_bnfolded"
+        extra_inits[wname] = (w * scale.reshape(-1, *([1] * (w.ndim - 1)))).astype(np.float32)
+        extra_inits[bname] = ((b - mean) * scale + beta).astype(np.float32)
+        conv = helper.make_node("Conv", [n.input[0], wname, bname], [bn.output[0]], name=n.name)
+        conv.attribute.extend(n.attribute)
+        out.append(conv)
+        dropped.add(id(bn))
+        folded += 1
+    print(f"BatchNormalization folded into the preceding Conv: {folded}")
+    return out
+
+
 def main(src, dst, keep_prelu=False):
     m = onnx.load(src)
     g = m.graph
@@ -97,6 +136,7 @@ def main(src, dst, keep_prelu=False):
             if x in renames:
                 n.input[i] = renames[x]
     if not keep_prelu:
+        nodes = fold_batchnorm(nodes, {**inits, **folded}, folded)
         nodes = rewrite_prelu(nodes, {**inits, **folded}, folded)
     used = {x for n in nodes for x in n.input}
     new_inits = []

@@ -90,9 +90,8 @@ pub fn warp(src: &RgbImage, m: &Affine, size: u32) -> Result<RgbImage> {
             if !(p.x > -1.0 && p.y > -1.0 && p.x < w as f32 && p.y < h as f32) {
                 continue;
             }
-            let (x0, y0) = (p.x.floor(), p.y.floor());
-            let (fx, fy) = (p.x - x0, p.y - y0);
-            let (x0, y0) = (x0 as i64, y0 as i64);
+            let (x0, y0) = (floor_i64(p.x), floor_i64(p.y));
+            let (fx, fy) = (p.x - x0 as f32, p.y - y0 as f32);
             let o = ((v * size + u) * 3) as usize;
             if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
                 // All four taps inside: index the rows directly (the common case).
@@ -114,6 +113,14 @@ pub fn warp(src: &RgbImage, m: &Affine, size: u32) -> Result<RgbImage> {
         }
     }
     RgbImage::from_raw(size, size, out).ok_or_else(|| Error::input("alignment", "output size"))
+}
+
+/// `v.floor() as i64` for the small coordinates of a warp, without `floorf` (a libm call on
+/// baseline x86-64).
+#[inline]
+fn floor_i64(v: f32) -> i64 {
+    let t = v as i64;
+    if (t as f32) > v { t - 1 } else { t }
 }
 
 /// Rounds a blend of u8 values (so within 0..=255) to the nearest integer, halves up. Same

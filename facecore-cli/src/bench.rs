@@ -148,11 +148,11 @@ pub fn run(a: &BenchArgs) -> AnyResult {
     Ok(())
 }
 
-/// Detection cost against frame size: the default input policy (fit 640) and the frame's
+/// Detection cost against frame size: the default input policy (at most 640 px) and the frame's
 /// native size; and the whole job.
 fn scaling_image_size(p: &FacePipeline, img: &Image, runs: usize) -> AnyResult {
     println!("\nscaling: image size [{}] (1 thread, ms)", p.recognizer().space());
-    println!("{:>10} {:>6} {:>16} {:>16} {:>14}", "longest", "faces", "detect fit-640", "detect native", "whole job");
+    println!("{:>10} {:>6} {:>16} {:>16} {:>14}", "longest", "faces", "detect default", "detect native", "whole job");
     let native = p.detector().with_config(DetectorConfig { input_size: InputSize::Native, ..DetectorConfig::default() })?;
     for longest in [320u32, 480, 640, 960, 1280, 1920] {
         let im = resized(img, longest)?;

@@ -16,11 +16,14 @@ cd "$ROOT"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 VPY=$VENV/bin/python
 "$VPY" -m pip install --quiet --upgrade pip
-"$VPY" -m pip install --quiet --only-binary=:all: numpy pillow onnx onnxruntime opencv-python-headless dlib-bin Click
+# Pinned: benchmark figures and the byte-for-byte model rebuild (tools/build_onnx_models.sh,
+# which serialises with onnx) must not change under us.
+"$VPY" -m pip install --quiet --only-binary=:all: numpy==2.4.6 pillow==13.0.0 onnx==1.23.2 onnxruntime==1.32.0 \
+  opencv-python-headless==5.0.0.93 dlib-bin==20.0.1.post1 Click==8.5.1
 # face_recognition declares a dependency on the `dlib` sdist (a C++ build); dlib-bin provides
 # the same module prebuilt, so face_recognition itself goes in without dependencies. Its model
 # files come as an sdist of data only (no build step).
-"$VPY" -m pip install --quiet --no-deps face_recognition face_recognition_models
+"$VPY" -m pip install --quiet --no-deps face_recognition==1.3.0 face_recognition_models==0.3.0
 
 # The facecore wheel of this checkout (dev profile, as scripts/python-tests.sh builds it).
 "$VPY" -m pip install --quiet "maturin==1.16.*"

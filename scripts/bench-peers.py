@@ -70,25 +70,13 @@ class Contender:
 
 
 def ort_session(path: Path, shape: tuple[int, ...]) -> Callable[[], Any]:
-    """An onnxruntime session on a model file, input fixed to `shape`, one thread."""
+    """One onnxruntime run of a model file on a fixed random input, one thread."""
     import numpy as np
-    import onnx
-    import onnxruntime as ort
 
-    m = onnx.load(str(path))
-    # YuNet's file declares a 640x640 input: pin the benchmark's shape (tract is given the
-    # same concrete shape) and drop stale intermediate shapes.
-    for d, v in zip(m.graph.input[0].type.tensor_type.shape.dim, shape):
-        d.ClearField("dim_param")
-        d.dim_value = v
-    del m.graph.value_info[:]
-    for out in m.graph.output:
-        out.type.tensor_type.ClearField("shape")
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    sys.path.insert(0, str(ROOT / "tools"))
+    from verify_rewrite import session  # the session setup the rewrite checks use
+
+    sess = session(str(path), shape)
     name = sess.get_inputs()[0].name
     x = (np.random.default_rng(0).random(shape, dtype=np.float32) * 255).astype(np.float32)
     return lambda: sess.run(None, {name: x})

@@ -38,6 +38,9 @@ def images(args: list[str]) -> list[Path]:
 
 
 def session(path: str, shape: tuple[int, ...] | None = None) -> Any:
+    """An onnxruntime session on one thread, the input pinned to `shape` when given (YuNet's
+    file declares 640x640) and stale intermediate shapes dropped. Shared with
+    scripts/bench-peers.py."""
     import onnx
     import onnxruntime as ort
 
@@ -51,6 +54,7 @@ def session(path: str, shape: tuple[int, ...] | None = None) -> Any:
             o.type.tensor_type.ClearField("shape")
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
     so.log_severity_level = 3
     return ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
 

@@ -193,14 +193,12 @@ fn ldexp_f32(x: f32, e: i32) -> f32 {
     (f64::from(x) * scale) as f32
 }
 
+/// dlib's serialisation, written: for the synthetic models of the unit tests.
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-
-    /// dlib's `pack_int` for signed values.
-    fn pack_signed(v: i64, out: &mut Vec<u8>) {
-        let neg = v < 0;
+pub(crate) mod test_pack {
+    /// dlib's `pack_int` (a length byte with the sign in its top bit, then little-endian
+    /// magnitude bytes); unsigned values encode the same way with the sign bit clear.
+    pub(crate) fn pack_int(v: i64, out: &mut Vec<u8>) {
         let mut m = v.unsigned_abs();
         let mut bytes = Vec::new();
         loop {
@@ -210,9 +208,16 @@ mod tests {
                 break;
             }
         }
-        out.push(bytes.len() as u8 | if neg { 0x80 } else { 0 });
+        out.push(bytes.len() as u8 | if v < 0 { 0x80 } else { 0 });
         out.extend(bytes);
     }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::test_pack::pack_int as pack_signed;
+    use super::*;
 
     /// dlib's float_details conversion from a float.
     fn pack_f32(v: f32, out: &mut Vec<u8>) {

@@ -315,31 +315,9 @@ mod tests {
     use super::*;
 
     // --- a tiny dlib serialiser for synthetic models ---
+    use crate::dlib::serialize::test_pack::pack_int as sint;
     fn uint(v: u64, out: &mut Vec<u8>) {
-        let mut m = v;
-        let mut bytes = Vec::new();
-        loop {
-            bytes.push((m & 0xFF) as u8);
-            m >>= 8;
-            if m == 0 {
-                break;
-            }
-        }
-        out.push(bytes.len() as u8);
-        out.extend(bytes);
-    }
-    fn sint(v: i64, out: &mut Vec<u8>) {
-        let mut m = v.unsigned_abs();
-        let mut bytes = Vec::new();
-        loop {
-            bytes.push((m & 0xFF) as u8);
-            m >>= 8;
-            if m == 0 {
-                break;
-            }
-        }
-        out.push(bytes.len() as u8 | if v < 0 { 0x80 } else { 0 });
-        out.extend(bytes);
+        sint(v as i64, out);
     }
     /// floats that are multiples of 1/1024 (exact)
     fn float(v: f32, out: &mut Vec<u8>) {

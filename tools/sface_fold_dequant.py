@@ -69,8 +69,11 @@ def rewrite_prelu(nodes, values, extra_inits):
     return out
 
 
-def fold_batchnorm(nodes, values, extra_inits):
-    """Conv -> BatchNormalization (the conv's only consumer) becomes one Conv."""
+def fold_batchnorm(nodes, values, extra_inits, record=None):
+    """Conv -> BatchNormalization (the conv's only consumer) becomes one Conv.
+
+    `record`, when given, receives {folded weight name: (source weight name, float64 multiplier
+    per output channel)}: tools/build_model_crates.py stores the int8 form with it."""
     consumers = {}
     for n in nodes:
         for x in n.input:
@@ -94,6 +97,8 @@ def fold_batchnorm(nodes, values, extra_inits):
         scale = g / np.sqrt(var + eps)
         wname, bname = f"{n.name}_w_bnfolded", f"{n.name}_b_bnfolded"
         extra_inits[wname] = (w * scale.reshape(-1, *([1] * (w.ndim - 1)))).astype(np.float32)
+        if record is not None:
+            record[wname] = (n.input[1], scale)
         extra_inits[bname] = ((b - mean) * scale + beta).astype(np.float32)
         conv = helper.make_node("Conv", [n.input[0], wname, bname], [bn.output[0]], name=n.name)
         conv.attribute.extend(n.attribute)
@@ -104,7 +109,10 @@ def fold_batchnorm(nodes, values, extra_inits):
     return out
 
 
-def main(src, dst, keep_prelu=False):
+def fold(src, keep_prelu=False, record=None):
+    """The folded model (an onnx.ModelProto). `record`, when given, receives the provenance of
+    every folded tensor: {"dequant": {name: (q, scale, zero_point, axis, block)},
+    "bnfold": {name: (source name, multiplier)}}."""
     m = onnx.load(src)
     g = m.graph
     inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
@@ -118,9 +126,14 @@ def main(src, dst, keep_prelu=False):
         if n.op_type == "DequantizeLinear":
             attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
             q, s, z = (consts[x] for x in n.input)
-            folded[n.output[0]] = block_dequant(q, s, z, attrs.get("axis", 1), attrs.get("block_size", 0) or q.shape[attrs.get("axis", 1)])
+            axis, block = attrs.get("axis", 1), attrs.get("block_size", 0) or q.shape[attrs.get("axis", 1)]
+            folded[n.output[0]] = block_dequant(q, s, z, axis, block)
+            if record is not None:
+                record.setdefault("dequant", {})[n.output[0]] = (q, s, z, axis % q.ndim, block)
         elif n.op_type == "Reshape" and n.input[0] in folded:
             folded[n.output[0]] = folded[n.input[0]].reshape(consts[n.input[1]].astype(np.int64))
+            if record is not None and n.input[0] in record.get("dequant", {}):
+                record["dequant"][n.output[0]] = record["dequant"][n.input[0]]
         else:
             keep.append(n)
     # Dropout is the identity at inference: rewire its consumers.
@@ -136,7 +149,7 @@ def main(src, dst, keep_prelu=False):
             if x in renames:
                 n.input[i] = renames[x]
     if not keep_prelu:
-        nodes = fold_batchnorm(nodes, {**inits, **folded}, folded)
+        nodes = fold_batchnorm(nodes, {**inits, **folded}, folded, None if record is None else record.setdefault("bnfold", {}))
         nodes = rewrite_prelu(nodes, {**inits, **folded}, folded)
     used = {x for n in nodes for x in n.input}
     new_inits = []
@@ -155,8 +168,13 @@ def main(src, dst, keep_prelu=False):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="facecore-tools")
     model.ir_version = 7
     onnx.checker.check_model(model)
-    onnx.save(model, dst)
-    print(f"folded {len(folded)} tensors; inputs {[i.name for i in inputs]}; wrote {dst}")
+    print(f"folded {len(folded)} tensors; inputs {[i.name for i in inputs]}")
+    return model
+
+
+def main(src, dst, keep_prelu=False):
+    onnx.save(fold(src, keep_prelu), dst)
+    print(f"wrote {dst}")
 
 
 if __name__ == "__main__":

@@ -133,12 +133,21 @@ impl Detector {
         Ok(det)
     }
 
-    /// The bundled YuNet model.
+    /// YuNet from [`crate::models::ModelSource::default`]: the bundled model (default
+    /// feature), else `FACECORE_MODELS_DIR`.
     ///
     /// # Errors
     /// As [`Detector::from_onnx`].
     pub fn bundled(config: DetectorConfig) -> Result<Self> {
-        Self::from_onnx(crate::models::bytes(crate::models::ModelFile::Yunet)?, config)
+        Self::from_source(&crate::models::ModelSource::default(), config)
+    }
+
+    /// YuNet from `source`, verified against the manifest.
+    ///
+    /// # Errors
+    /// As [`Detector::from_onnx`], or when `source` lacks a valid file.
+    pub fn from_source(source: &crate::models::ModelSource, config: DetectorConfig) -> Result<Self> {
+        Self::from_onnx(&source.load(crate::models::ModelFile::Yunet)?, config)
     }
 
     fn check_outputs(&self) -> Result<()> {

@@ -56,7 +56,15 @@ impl DlibPredictor {
     /// # Errors
     /// [`Error::ModelLoad`] if the file is damaged.
     pub fn bundled() -> Result<Self> {
-        Self::from_bytes(crate::models::bytes(ModelFile::DlibShapePredictor5)?)
+        Self::from_source(&crate::models::ModelSource::default())
+    }
+
+    /// The predictor from `source`, verified against the manifest.
+    ///
+    /// # Errors
+    /// [`Error::ModelLoad`] when `source` lacks a valid file.
+    pub fn from_source(source: &crate::models::ModelSource) -> Result<Self> {
+        Self::from_bytes(&source.load(ModelFile::DlibShapePredictor5)?)
     }
 
     /// Parses a `shape_predictor_5_face_landmarks.dat` held in memory.

@@ -150,7 +150,15 @@ impl Embedder {
     /// # Errors
     /// As [`Embedder::from_onnx`], or a checksum mismatch.
     pub fn bundled(model: EmbedModel) -> Result<Self> {
-        Self::from_onnx(model, crate::models::bytes(model.file())?)
+        Self::from_source(&crate::models::ModelSource::default(), model)
+    }
+
+    /// `model` from `source`, verified against the manifest.
+    ///
+    /// # Errors
+    /// As [`Embedder::from_onnx`], or when `source` lacks a valid file.
+    pub fn from_source(source: &crate::models::ModelSource, model: EmbedModel) -> Result<Self> {
+        Self::from_onnx(model, &source.load(model.file())?)
     }
 
     /// Which network this is.

@@ -1,7 +1,8 @@
 //! facecore: embeddable face recognition on licence-clean models.
 //!
 //! Detection (YuNet), alignment, embedding (SFace, dlib ResNet, fused), 1:1 verification
-//! and 1:N identification against galleries, all on tract, with the models bundled.
+//! and 1:N identification against galleries, all on tract, with the models bundled (the
+//! default `bundled-models` feature) or loaded from a directory or memory ([`ModelSource`]).
 //!
 //! ```no_run
 //! use facecore::{FacePipeline, Gallery, Image, Preset};
@@ -40,6 +41,7 @@ pub use crate::error::{BoxError, Error, Result};
 pub use crate::gallery::{Gallery, Identity, Match, Person};
 pub use crate::geometry::{Point, Rect};
 pub use crate::image::{Image, ImageView, MAX_PIXELS, MAX_SIDE, PixelFormat};
+pub use crate::models::{ModelFile, ModelSource};
 pub use crate::model::{NodeTime, profile_onnx, time_onnx_pair};
 pub use crate::pipeline::{AnalyzedFace, FacePipeline, MAX_THREADS};
 pub use crate::recognize::{Alignment, Branch, Preset, Recognizer};

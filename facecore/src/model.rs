@@ -206,7 +206,7 @@ mod tests {
 
     #[test]
     fn the_plan_cache_is_bounded() {
-        let net = Net::from_bytes("yunet", crate::models::bytes(crate::models::ModelFile::Yunet).unwrap()).unwrap();
+        let net = Net::from_bytes("yunet", &crate::models::bytes(crate::models::ModelFile::Yunet).unwrap()).unwrap();
         for i in 0..MAX_PLANS + 3 {
             let shape = [1, 3, 32, 32 * (i + 1)];
             net.run(shape, &vec![0.0; 3 * 32 * 32 * (i + 1)]).unwrap();

@@ -49,7 +49,15 @@ impl FacePipeline {
     /// # Errors
     /// [`crate::Error::ModelLoad`] if a bundled model fails to load.
     pub fn from_preset(preset: Preset) -> Result<Self> {
-        Ok(FacePipeline::new(Detector::bundled(DetectorConfig::default())?, Recognizer::from_preset(preset)?))
+        Self::from_preset_with(preset, &crate::models::ModelSource::default())
+    }
+
+    /// A preset with its models from `source` (a directory, memory buffers, the bundled ones).
+    ///
+    /// # Errors
+    /// [`crate::Error::ModelLoad`] if `source` lacks a model or holds a damaged one.
+    pub fn from_preset_with(preset: Preset, source: &crate::models::ModelSource) -> Result<Self> {
+        Ok(FacePipeline::new(Detector::from_source(source, DetectorConfig::default())?, Recognizer::from_preset_with(preset, source)?))
     }
 
     /// Combines a detector and a recognizer.

@@ -15,6 +15,7 @@ use crate::dlib_align::{DlibPredictor, DlibRect};
 use crate::embed::{EmbedModel, Embedder, Embedding};
 use crate::error::{Error, Result};
 use crate::image::Image;
+use crate::models::ModelSource;
 
 /// How a face is cut out for a network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,15 +97,24 @@ impl Recognizer {
     /// # Errors
     /// [`Error::ModelLoad`] if a bundled model fails its checksum or does not load.
     pub fn from_preset(preset: Preset) -> Result<Self> {
-        let b = |m, a, w| Ok::<_, Error>(Branch { embedder: Embedder::bundled(m)?, alignment: a, weight: w });
+        Self::from_preset_with(preset, &ModelSource::default())
+    }
+
+    /// A preset with its models from `source`.
+    ///
+    /// # Errors
+    /// [`Error::ModelLoad`] if `source` lacks a model or holds a damaged one.
+    pub fn from_preset_with(preset: Preset, source: &ModelSource) -> Result<Self> {
+        let b = |m, a, w| Ok::<_, Error>(Branch { embedder: Embedder::from_source(source, m)?, alignment: a, weight: w });
         match preset {
-            Preset::Accurate => Self::new(
+            Preset::Accurate => Self::new_with(
                 vec![b(EmbedModel::Sface, Alignment::ArcFace112, 0.3)?, b(EmbedModel::DlibResnet, Alignment::Template150, 0.7)?],
                 true,
+                source,
             ),
-            Preset::Fast => Self::new(vec![b(EmbedModel::DlibResnet, Alignment::Template150, 1.0)?], false),
-            Preset::Dlib => Self::new(vec![b(EmbedModel::DlibResnet, Alignment::DlibChip, 1.0)?], false),
-            Preset::Sface => Self::new(vec![b(EmbedModel::Sface, Alignment::ArcFace112, 1.0)?], true),
+            Preset::Fast => Self::new_with(vec![b(EmbedModel::DlibResnet, Alignment::Template150, 1.0)?], false, source),
+            Preset::Dlib => Self::new_with(vec![b(EmbedModel::DlibResnet, Alignment::DlibChip, 1.0)?], false, source),
+            Preset::Sface => Self::new_with(vec![b(EmbedModel::Sface, Alignment::ArcFace112, 1.0)?], true, source),
         }
     }
 
@@ -114,6 +124,15 @@ impl Recognizer {
     /// [`Error::InvalidInput`] for no branches, bad weights or a network paired with an
     /// alignment of another chip size.
     pub fn new(branches: Vec<Branch>, flip: bool) -> Result<Self> {
+        Self::new_with(branches, flip, &ModelSource::default())
+    }
+
+    /// As [`Recognizer::new`], with dlib's shape predictor (for [`Alignment::DlibChip`]
+    /// branches) from `source`.
+    ///
+    /// # Errors
+    /// As [`Recognizer::new`].
+    pub fn new_with(branches: Vec<Branch>, flip: bool, source: &ModelSource) -> Result<Self> {
         if branches.is_empty() {
             return Err(Error::input("recognizer", "no embedding network"));
         }
@@ -138,7 +157,7 @@ impl Recognizer {
             format!("fused({})", parts.join("+")).into()
         };
         let predictor =
-            if branches.iter().any(|b| b.alignment == Alignment::DlibChip) { Some(Arc::new(DlibPredictor::bundled()?)) } else { None };
+            if branches.iter().any(|b| b.alignment == Alignment::DlibChip) { Some(Arc::new(DlibPredictor::from_source(source)?)) } else { None };
         Ok(Recognizer { branches: branches.into(), flip, space, predictor })
     }
 

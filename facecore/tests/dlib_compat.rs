@@ -26,9 +26,9 @@ use facecore::image_crate::{self as image, RgbImage};
 use serde_json::Value;
 
 fn load_predictor() -> Option<ShapePredictor> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/shape_predictor_5_face_landmarks.dat");
-    let Ok(bytes) = std::fs::read(&path) else {
-        eprintln!("SKIP: {} not found", path.display());
+    let Ok(bytes) = facecore::models::bytes(facecore::models::ModelFile::DlibShapePredictor5) else {
+        assert!(!cfg!(feature = "bundled-models"), "the bundled shape predictor does not load");
+        eprintln!("SKIP: built without bundled models");
         return None;
     };
     Some(ShapePredictor::from_bytes(&bytes).unwrap())

@@ -50,7 +50,7 @@ fn corrupt_and_truncated_files_are_errors() {
 
 #[test]
 fn wrong_models_are_refused() {
-    let yunet = facecore::models::bytes(facecore::models::ModelFile::Yunet).unwrap();
+    let yunet = &*facecore::models::bytes(facecore::models::ModelFile::Yunet).unwrap();
     assert!(matches!(Embedder::from_onnx(EmbedModel::Sface, yunet), Err(Error::ModelLoad { .. })));
     assert!(matches!(Detector::from_onnx(b"not onnx", DetectorConfig::default()), Err(Error::ModelLoad { .. })));
     assert!(Detector::from_onnx(yunet, DetectorConfig { nms_iou: 2.0, ..Default::default() }).is_err());

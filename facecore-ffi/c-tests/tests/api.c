@@ -211,7 +211,7 @@ int fc_test_garbage(void) {
     /* Truncated model bytes are refused at load time. (A whole network of the wrong kind is
      * refused too, see the core's tests, but tract takes seconds to find out.) */
     size_t yl = 0;
-    unsigned char *yunet = read_all(fixture("../../models/yunet_2023mar.onnx"), &yl);
+    unsigned char *yunet = read_all(fixture("../../facecore/models/yunet_2023mar.onnx"), &yl);
     CHECK(yunet != NULL);
     if (yunet) {
         CHECK_STATUS(facecore_detector_new_from_memory(yunet, yl / 2, NULL, &d), FACECORE_STATUS_MODEL_LOAD);
@@ -220,7 +220,7 @@ int fc_test_garbage(void) {
         OK(facecore_detector_new_from_memory(yunet, yl, NULL, &d));
         facecore_detector_free(d);
         d = NULL;
-        OK(facecore_detector_new_from_file(fixture("../../models/yunet_2023mar.onnx"), NULL, &d));
+        OK(facecore_detector_new_from_file(fixture("../../facecore/models/yunet_2023mar.onnx"), NULL, &d));
         facecore_detector_free(d);
         d = NULL;
         free(yunet);

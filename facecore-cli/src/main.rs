@@ -85,12 +85,18 @@ enum Cmd {
     Demo {
         #[arg(long, default_value = "accurate")]
         preset: Preset,
-        /// Folder with obama.jpg, biden.jpg and two_people.jpg.
-        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures"))]
-        fixtures: PathBuf,
+        /// Folder with obama.jpg, biden.jpg and two_people.jpg (default: the copies built into
+        /// this binary, US government portraits distributed with face_recognition).
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
         /// Where to write the annotated image.
         #[arg(long, default_value = "demo.png")]
         out: PathBuf,
+    },
+    /// The model files: list (source, licence, SHA-256), verify, export to a directory.
+    Models {
+        #[command(subcommand)]
+        what: ModelsCmd,
     },
     /// Per-stage single-thread latency (medians) on one image.
     Bench(bench::BenchArgs),
@@ -103,6 +109,24 @@ enum Cmd {
     },
     /// Calibrate verification thresholds on LFW (all pairs formable in the split).
     Calibrate(eval::CalibrateArgs),
+}
+
+#[derive(Subcommand)]
+enum ModelsCmd {
+    /// Every model file: name, size, SHA-256, licence and source.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load every model file from the bundled models (or --dir) and check it against the manifest.
+    Verify {
+        /// A directory of model files (as written by `facecore models export`).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Write every model file into DIR, checked against the manifest, for builds without
+    /// bundled models (FACECORE_MODELS_DIR=DIR) or firmware that keeps models on flash.
+    Export { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -254,7 +278,8 @@ fn run(cmd: Cmd) -> AnyResult {
             }
             Ok(())
         }
-        Cmd::Demo { preset, fixtures, out } => demo(preset, &fixtures, &out),
+        Cmd::Demo { preset, fixtures, out } => demo(preset, fixtures.as_deref(), &out),
+        Cmd::Models { what } => models(what),
         Cmd::Bench(args) => bench::run(&args),
         Cmd::Profile(args) => profile::run(&args),
         Cmd::Eval { what } => eval::run(what),
@@ -267,19 +292,73 @@ fn annotated_name(p: &Path) -> PathBuf {
     PathBuf::from(format!("{stem}.annotated.png"))
 }
 
-fn demo(preset: Preset, fixtures: &Path, out: &Path) -> AnyResult {
+/// The demo photos, built in so that `facecore demo` runs anywhere (`cargo install`).
+const DEMO_PHOTOS: [(&str, &[u8]); 3] = [
+    ("obama.jpg", include_bytes!("../demo/obama.jpg")),
+    ("biden.jpg", include_bytes!("../demo/biden.jpg")),
+    ("two_people.jpg", include_bytes!("../demo/two_people.jpg")),
+];
+
+fn demo_image(fixtures: Option<&Path>, file: &str) -> AnyResult<Image> {
+    match fixtures {
+        Some(dir) => Ok(Image::open(dir.join(file))?),
+        None => {
+            let bytes = DEMO_PHOTOS.iter().find(|(n, _)| *n == file).map(|(_, b)| *b).ok_or("no such demo photo")?;
+            Ok(Image::decode(bytes)?)
+        }
+    }
+}
+
+fn models(what: ModelsCmd) -> AnyResult {
+    use facecore::models::{self, ModelFile, ModelSource};
+    match what {
+        ModelsCmd::List { json } => {
+            for f in ModelFile::ALL {
+                let m = f.manifest()?;
+                if json {
+                    println!("{}", json!({"file": m.file, "bytes": m.bytes, "sha256": m.sha256, "licence": m.licence, "source": m.source}));
+                } else {
+                    println!("{}\t{} bytes\tsha256 {}\t{}\n    source: {}", m.file, m.bytes, m.sha256, m.licence, m.source);
+                }
+            }
+            if !json {
+                println!("bundled in this build: {}", if ModelSource::has_bundled() { "yes" } else { "no" });
+            }
+            Ok(())
+        }
+        ModelsCmd::Verify { dir } => {
+            let source = dir.map_or_else(ModelSource::default, ModelSource::dir);
+            println!("source: {}", source.describe());
+            for f in ModelFile::ALL {
+                let t = std::time::Instant::now();
+                let b = source.load(f)?;
+                println!("{}\tok\t{} bytes\tsha256 {}\t{:.0} ms", f.file_name(), b.len(), models::sha256_hex(&b), t.elapsed().as_secs_f64() * 1e3);
+            }
+            Ok(())
+        }
+        ModelsCmd::Export { dir } => {
+            for p in models::export(&ModelSource::default(), &dir)? {
+                println!("wrote {}", p.display());
+            }
+            println!("use them with FACECORE_MODELS_DIR={} (or ModelSource::dir)", dir.display());
+            Ok(())
+        }
+    }
+}
+
+fn demo(preset: Preset, fixtures: Option<&Path>, out: &Path) -> AnyResult {
     let t0 = std::time::Instant::now();
     let pipeline = FacePipeline::from_preset(preset)?;
     println!("preset {} ({}), models loaded in {:.2} s", preset.name(), pipeline.recognizer().space(), t0.elapsed().as_secs_f32());
     let mut gallery = Gallery::new();
     for (name, file) in [("obama", "obama.jpg"), ("biden", "biden.jpg")] {
-        let img = Image::open(fixtures.join(file))?;
+        let img = demo_image(fixtures, file)?;
         let f = pipeline.embed_best(&img)?.ok_or_else(|| format!("no face in {file}"))?;
         gallery.enroll(name, &f.embedding)?;
         println!("enrolled {name} from {file} (face at {}, score {:.3})", fmt_box(&f.face.bbox), f.face.score);
     }
     let threshold = OperatingPoint::default().threshold(pipeline.recognizer().space())?;
-    let img = Image::open(fixtures.join("two_people.jpg"))?;
+    let img = demo_image(fixtures, "two_people.jpg")?;
     let t1 = std::time::Instant::now();
     let faces = pipeline.analyze(&img)?;
     let dt = t1.elapsed();

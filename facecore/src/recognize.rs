@@ -156,8 +156,11 @@ impl Recognizer {
             let parts: Vec<String> = branches.iter().map(|b| format!("{}*{:.3}", b.embedder.model().id(), b.weight)).collect();
             format!("fused({})", parts.join("+")).into()
         };
-        let predictor =
-            if branches.iter().any(|b| b.alignment == Alignment::DlibChip) { Some(Arc::new(DlibPredictor::from_source(source)?)) } else { None };
+        let predictor = if branches.iter().any(|b| b.alignment == Alignment::DlibChip) {
+            Some(Arc::new(DlibPredictor::from_source(source)?))
+        } else {
+            None
+        };
         Ok(Recognizer { branches: branches.into(), flip, space, predictor })
     }
 

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -108,6 +108,7 @@ impl ModelFile {
         self.manifest().map(|m| (m.sha256, m.bytes))
     }
 
+    #[cfg(feature = "bundled-models")]
     fn index(self) -> usize {
         ModelFile::ALL.iter().position(|f| *f == self).unwrap_or(0)
     }
@@ -235,12 +236,10 @@ impl ModelSource {
             Kind::Default => ModelSource { kind: default_kind()? }.load(file),
             Kind::Bundled => bundled::load(file),
             Kind::Dir(dir) => read_verified(file, dir.join(file.file_name())).map(Cow::Owned),
-            Kind::Memory(map) => {
-                map.get(&file).map(|b| Cow::Owned(b.to_vec())).ok_or_else(|| Error::ModelLoad {
-                    model: file.file_name().into(),
-                    detail: "not among the memory source's files (add it with ModelSource::with_file)".into(),
-                })
-            }
+            Kind::Memory(map) => map.get(&file).map(|b| Cow::Owned(b.to_vec())).ok_or_else(|| Error::ModelLoad {
+                model: file.file_name().into(),
+                detail: "not among the memory source's files (add it with ModelSource::with_file)".into(),
+            }),
         }
     }
 }
@@ -298,7 +297,8 @@ pub fn read_verified(file: ModelFile, path: impl AsRef<Path>) -> Result<Vec<u8>>
 }
 
 /// Results of the one-time check of each bundled model (the bytes are fixed at build time).
-static BUNDLED_CHECKED: [OnceLock<Result<(), String>>; 4] = [const { OnceLock::new() }; 4];
+#[cfg(feature = "bundled-models")]
+static BUNDLED_CHECKED: [std::sync::OnceLock<Result<(), String>>; 4] = [const { std::sync::OnceLock::new() }; 4];
 
 #[cfg(feature = "bundled-models")]
 mod bundled {
@@ -387,7 +387,6 @@ mod bundled {
     use super::*;
 
     pub(super) fn load(file: ModelFile) -> Result<Cow<'static, [u8]>> {
-        let _ = &BUNDLED_CHECKED;
         Err(Error::ModelLoad { model: file.file_name().into(), detail: missing_help() })
     }
 }
@@ -477,6 +476,14 @@ mod tests {
         let e = ModelSource::dir("/nonexistent/facecore-models").load(ModelFile::Sface).unwrap_err().to_string();
         assert!(e.contains("not found") && e.contains("facecore models export"), "{e}");
         assert!(ModelSource::memory().load(ModelFile::Yunet).unwrap_err().to_string().contains("with_file"));
+    }
+
+    #[cfg(not(feature = "bundled-models"))]
+    #[test]
+    fn without_bundled_models_the_error_says_how_to_get_them() {
+        let e = ModelSource::bundled().load(ModelFile::Sface).unwrap_err().to_string();
+        assert!(e.contains("bundled-models") && e.contains("FACECORE_MODELS_DIR") && e.contains("facecore models export"), "{e}");
+        assert!(!ModelSource::has_bundled());
     }
 
     #[cfg(unix)]

@@ -110,7 +110,7 @@ fn block_tensor(model: &str, r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<()
     let mults = r.take(8 * m).ok_or_else(trunc)?;
     let int = |b: u8| if qtype == 0 { b as i8 as f32 } else { b as f32 };
     let scale = |i: usize| f32::from_le_bytes([scales[4 * i], scales[4 * i + 1], scales[4 * i + 2], scales[4 * i + 3]]);
-    let per_mult = if m > 0 { numel / m } else { usize::MAX };
+    let per_mult = numel.checked_div(m).unwrap_or(usize::MAX);
     out.reserve(4 * numel);
     let mut i = 0usize;
     for o in 0..outer {

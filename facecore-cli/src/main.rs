@@ -332,7 +332,13 @@ fn models(what: ModelsCmd) -> AnyResult {
             for f in ModelFile::ALL {
                 let t = std::time::Instant::now();
                 let b = source.load(f)?;
-                println!("{}\tok\t{} bytes\tsha256 {}\t{:.0} ms", f.file_name(), b.len(), models::sha256_hex(&b), t.elapsed().as_secs_f64() * 1e3);
+                println!(
+                    "{}\tok\t{} bytes\tsha256 {}\t{:.0} ms",
+                    f.file_name(),
+                    b.len(),
+                    models::sha256_hex(&b),
+                    t.elapsed().as_secs_f64() * 1e3
+                );
             }
             Ok(())
         }

@@ -33,7 +33,7 @@ version="$(cargo metadata --manifest-path "$ROOT/Cargo.toml" --no-deps --format-
   | python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="facecore-ffi"))')"
 
 mkdir -p "$prefix/include" "$prefix/lib/pkgconfig"
-cp "$ROOT/facecore-ffi/include/facecore.h" "$prefix/include/"
+cp "$ROOT/include/facecore.h" "$prefix/include/"
 cp "$out/libfacecore_ffi.a" "$prefix/lib/libfacecore.a"
 cp "$out/libfacecore_ffi.so" "$prefix/lib/libfacecore.so.$version"
 ln -sf "libfacecore.so.$version" "$prefix/lib/libfacecore.so"

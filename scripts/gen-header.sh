@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates facecore-ffi/include/facecore.h with the pinned cbindgen and version macros taken
+# Regenerates include/facecore.h (the repository's top level) with the pinned cbindgen and version macros taken
 # from Cargo.toml. `--check` regenerates into a temporary file and fails if the committed header
 # differs (CI). `--install` installs the pinned cbindgen first when it is missing.
 set -euo pipefail
@@ -7,7 +7,7 @@ set -euo pipefail
 CBINDGEN_VERSION=0.29.2
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CRATE="$ROOT/facecore-ffi"
-HEADER="$CRATE/include/facecore.h"
+HEADER="$ROOT/include/facecore.h"
 mode=write install=0
 for arg in "$@"; do
   case "$arg" in

@@ -1,7 +1,7 @@
 //! Compiles tests/*.c (C99) and tests/*.cpp against include/facecore.h with warnings as errors.
 
 fn main() {
-    let include = "../include";
+    let include = "../../include";
     let mut c = cc::Build::new();
     c.std("c99").include(include).warnings(true).extra_warnings(true).warnings_into_errors(true).flag_if_supported("-pedantic");
     let mut cpp = cc::Build::new();
@@ -21,6 +21,6 @@ fn main() {
     }
     c.compile("facecore_c_tests");
     cpp.compile("facecore_cpp_tests");
-    println!("cargo:rerun-if-changed=../include/facecore.h");
+    println!("cargo:rerun-if-changed=../../include/facecore.h");
     println!("cargo:rerun-if-changed=tests");
 }

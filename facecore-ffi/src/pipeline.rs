@@ -18,7 +18,7 @@ pub struct facecore_pipeline {
 }
 handle!(facecore_pipeline, 0x4643_5049_5045_4C4E, { pipeline: FacePipeline, space: CString, dim: usize });
 
-fn boxed(pipeline: FacePipeline, dim: usize) -> Result<*mut facecore_pipeline, Fail> {
+pub(crate) fn boxed_pipeline(pipeline: FacePipeline, dim: usize) -> Result<*mut facecore_pipeline, Fail> {
     let space = CString::new(pipeline.recognizer().space()).map_err(|_| Fail::invalid("embedding space id contains NUL"))?;
     Ok(facecore_pipeline::boxed(pipeline, space, dim))
 }
@@ -43,7 +43,7 @@ pub unsafe extern "C" fn facecore_pipeline_new(
         let config = unsafe { config_arg(options) }?;
         let out = out_arg(out, "out")?;
         let recognizer = Recognizer::from_preset(p)?;
-        let h = boxed(FacePipeline::new(Detector::bundled(config)?, recognizer), preset_dim(p))?;
+        let h = boxed_pipeline(FacePipeline::new(Detector::bundled(config)?, recognizer), preset_dim(p))?;
         // SAFETY: `out` checked non-NULL; valid per the caller's contract.
         unsafe { write(out, h) };
         Ok(())
@@ -68,7 +68,7 @@ pub unsafe extern "C" fn facecore_pipeline_new_from_parts(
         // SAFETY: forwarded caller contract.
         let r = unsafe { handle_ref(recognizer, "recognizer") }?;
         let out = out_arg(out, "out")?;
-        let h = boxed(FacePipeline::new(d.detector.clone(), r.recognizer.clone()), r.dim)?;
+        let h = boxed_pipeline(FacePipeline::new(d.detector.clone(), r.recognizer.clone()), r.dim)?;
         // SAFETY: `out` checked non-NULL; valid per the caller's contract.
         unsafe { write(out, h) };
         Ok(())
@@ -94,7 +94,7 @@ pub unsafe extern "C" fn facecore_pipeline_with_threads(
         // SAFETY: forwarded caller contract.
         let p = unsafe { handle_ref(pipeline, "pipeline") }?;
         let out = out_arg(out, "out")?;
-        let h = boxed(p.pipeline.clone().with_threads(threads)?, p.dim)?;
+        let h = boxed_pipeline(p.pipeline.clone().with_threads(threads)?, p.dim)?;
         // SAFETY: `out` checked non-NULL; valid per the caller's contract.
         unsafe { write(out, h) };
         Ok(())

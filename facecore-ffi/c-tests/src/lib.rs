@@ -25,6 +25,7 @@ mod tests {
         fn fc_test_buffers() -> c_int;
         fn fc_test_gallery_files(tmpdir: *const c_char) -> c_int;
         fn fc_test_cpp() -> c_int;
+        fn fc_test_models(models_dir: *const c_char) -> c_int;
         fn fc_analyze_file(
             path: *const c_char,
             preset: u32,
@@ -94,6 +95,16 @@ mod tests {
     }
 
     #[test]
+    fn c_model_sets_from_a_directory_and_from_memory() {
+        let dir = std::env::temp_dir().join(format!("facecore-c-models-{}", std::process::id()));
+        facecore::models::export(&facecore::ModelSource::default(), &dir).unwrap();
+        let c = CString::new(dir.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        run("model sets", || unsafe { fc_test_models(c.as_ptr()) });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn cpp_header() {
         // SAFETY: as above.
         run("c++", || unsafe { fc_test_cpp() });
@@ -101,7 +112,7 @@ mod tests {
 
     #[test]
     fn header_version_matches_cargo() {
-        let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../include/facecore.h")).unwrap();
+        let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../include/facecore.h")).unwrap();
         let v: Vec<&str> = env!("CARGO_PKG_VERSION").split('.').collect();
         for (name, value) in ["MAJOR", "MINOR", "PATCH"].iter().zip(&v) {
             assert!(header.contains(&format!("#define FACECORE_VERSION_{name} {value}\n")), "FACECORE_VERSION_{name} is not {value}");

@@ -560,6 +560,108 @@ int fc_analyze_file(const char *path, uint32_t preset, facecore_face *faces, siz
     return failures;
 }
 
+/* ---- model sets: a directory and memory buffers give the bundled models' results ---- */
+
+static int analyze_obama(facecore_pipeline *p, float *emb, size_t emb_len, size_t *count) {
+    facecore_decoded_image *img = NULL;
+    facecore_image view;
+    facecore_face faces[4];
+    int before = failures;
+    OK(facecore_decoded_image_new_from_file(fixture("obama.jpg"), &img));
+    OK(facecore_decoded_image_view(img, &view));
+    OK(facecore_pipeline_analyze(p, &view, faces, 4, emb, emb_len, count));
+    facecore_decoded_image_free(img);
+    return failures - before;
+}
+
+int fc_test_models(const char *models_dir) {
+    failures = 0;
+    CHECK(facecore_model_file_count() == 4);
+    CHECK(facecore_model_file_name(4) == NULL);
+    CHECK(strcmp(facecore_model_file_name(1), "sface_2021dec.onnx") == 0);
+
+    /* Reference: the default models (bundled in this build). */
+    facecore_pipeline *ref = NULL;
+    float want[512], got[512];
+    size_t n_want = 0, n_got = 0;
+    OK(facecore_pipeline_new_with_models(FACECORE_PRESET_FAST, NULL, NULL, &ref));
+    if (!ref) return failures;
+    analyze_obama(ref, want, 512, &n_want);
+    CHECK(n_want == 1);
+
+    /* From a directory (as written by `facecore models export`). */
+    facecore_models *dir = NULL;
+    facecore_pipeline *p = NULL;
+    OK(facecore_models_new_from_dir(models_dir, &dir));
+    OK(facecore_pipeline_new_with_models(FACECORE_PRESET_FAST, NULL, dir, &p));
+    facecore_models_free(dir);
+    if (p) {
+        analyze_obama(p, got, 512, &n_got);
+        CHECK(n_got == n_want && memcmp(got, want, 128 * sizeof(float)) == 0);
+        facecore_pipeline_free(p);
+        p = NULL;
+    }
+
+    /* From memory: only the files the preset needs (YuNet + dlib ResNet for `fast`). */
+    size_t yl = 0, rl = 0;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/yunet_2023mar.onnx", models_dir);
+    unsigned char *yunet = read_all(path, &yl);
+    snprintf(path, sizeof path, "%s/dlib_resnet_v1.onnx", models_dir);
+    unsigned char *resnet = read_all(path, &rl);
+    CHECK(yunet != NULL && resnet != NULL);
+    if (yunet && resnet) {
+        facecore_model_buffer files[2] = {{"yunet_2023mar.onnx", yunet, yl}, {"dlib_resnet_v1.onnx", resnet, rl}};
+        facecore_models *mem = NULL;
+        OK(facecore_models_new_from_memory(files, 2, &mem));
+        free(resnet); /* copied: the buffers may go */
+        resnet = NULL;
+        OK(facecore_pipeline_new_with_models(FACECORE_PRESET_FAST, NULL, mem, &p));
+        if (p) {
+            n_got = 0;
+            analyze_obama(p, got, 512, &n_got);
+            CHECK(n_got == n_want && memcmp(got, want, 128 * sizeof(float)) == 0);
+            facecore_pipeline_free(p);
+            p = NULL;
+        }
+        /* The `accurate` preset also needs SFace, which this set lacks: a clear error. */
+        CHECK_STATUS(facecore_pipeline_new_with_models(FACECORE_PRESET_ACCURATE, NULL, mem, &p), FACECORE_STATUS_MODEL_LOAD);
+        CHECK(p == NULL && strstr(facecore_last_error_message(), "sface_2021dec.onnx") != NULL);
+        facecore_models_free(mem);
+
+        /* Damaged bytes, a wrong name, a file given twice, NULLs. */
+        facecore_models *bad = NULL;
+        yunet[yl / 2] ^= 1;
+        facecore_model_buffer damaged = {"yunet_2023mar.onnx", yunet, yl};
+        CHECK_STATUS(facecore_models_new_from_memory(&damaged, 1, &bad), FACECORE_STATUS_MODEL_LOAD);
+        yunet[yl / 2] ^= 1;
+        facecore_model_buffer renamed = {"sface_2021dec.onnx", yunet, yl};
+        CHECK_STATUS(facecore_models_new_from_memory(&renamed, 1, &bad), FACECORE_STATUS_MODEL_LOAD);
+        facecore_model_buffer unknown = {"shape_predictor_68_face_landmarks.dat", yunet, yl};
+        CHECK_STATUS(facecore_models_new_from_memory(&unknown, 1, &bad), FACECORE_STATUS_INVALID_ARGUMENT);
+        facecore_model_buffer twice[2] = {{"yunet_2023mar.onnx", yunet, yl}, {"yunet_2023mar.onnx", yunet, yl}};
+        CHECK_STATUS(facecore_models_new_from_memory(twice, 2, &bad), FACECORE_STATUS_INVALID_ARGUMENT);
+        facecore_model_buffer null_data = {"yunet_2023mar.onnx", NULL, yl};
+        CHECK_STATUS(facecore_models_new_from_memory(&null_data, 1, &bad), FACECORE_STATUS_NULL_ARGUMENT);
+        CHECK_STATUS(facecore_models_new_from_memory(NULL, 1, &bad), FACECORE_STATUS_NULL_ARGUMENT);
+        CHECK_STATUS(facecore_models_new_from_dir(NULL, &bad), FACECORE_STATUS_NULL_ARGUMENT);
+        CHECK(bad == NULL);
+    }
+    free(yunet);
+    free(resnet);
+
+    /* A directory without the files: the error names the file and says how to get it. */
+    facecore_models *empty = NULL;
+    OK(facecore_models_new_from_dir(fixtures, &empty));
+    CHECK_STATUS(facecore_pipeline_new_with_models(FACECORE_PRESET_FAST, NULL, empty, &p), FACECORE_STATUS_MODEL_LOAD);
+    CHECK(strstr(facecore_last_error_message(), "facecore models export") != NULL);
+    CHECK_STATUS(facecore_pipeline_new_with_models(FACECORE_PRESET_FAST, NULL, (facecore_models *)ref, &p), FACECORE_STATUS_WRONG_HANDLE);
+    facecore_models_free(empty);
+    facecore_models_free(NULL);
+    facecore_pipeline_free(ref);
+    return failures;
+}
+
 void fc_set_fixtures(const char *dir) {
     snprintf(fixtures, sizeof fixtures, "%s", dir);
 }

@@ -216,6 +216,12 @@ typedef struct facecore_embedder facecore_embedder;
 typedef struct facecore_gallery facecore_gallery;
 
 /**
+ * A set of model files: a directory or in-memory copies, each verified against facecore's
+ * manifest. Immutable: thread-safe, may be shared across threads.
+ */
+typedef struct facecore_models facecore_models;
+
+/**
  * A detector plus a recognizer. Immutable: thread-safe, may be shared across threads.
  */
 typedef struct facecore_pipeline facecore_pipeline;
@@ -304,6 +310,25 @@ typedef struct facecore_match {
    */
   float score;
 } facecore_match;
+
+/**
+ * One model file held in memory, for `facecore_models_new_from_memory`.
+ */
+typedef struct facecore_model_buffer {
+  /**
+   * The file's name in facecore's manifest, e.g. "sface_2021dec.onnx" (see
+   * `facecore_model_file_name`).
+   */
+  const char *file_name;
+  /**
+   * The file's bytes.
+   */
+  const uint8_t *data;
+  /**
+   * Their length.
+   */
+  size_t len;
+} facecore_model_buffer;
 
 #ifdef __cplusplus
 extern "C" {
@@ -657,6 +682,65 @@ enum facecore_status facecore_decoded_image_view(const struct facecore_decoded_i
  * `image` is NULL or a live handle, not used afterwards.
  */
 void facecore_decoded_image_free(struct facecore_decoded_image *image);
+
+/**
+ * @brief The manifest name of model file `index` (0 to `facecore_model_file_count() - 1`), or
+ * NULL past the end. Static storage: never free it.
+ */
+const char *facecore_model_file_name(size_t index);
+
+/**
+ * @brief How many model files facecore knows (`facecore_model_file_name` names them).
+ */
+size_t facecore_model_file_count(void);
+
+/**
+ * @brief Model files from a directory (files under their manifest names, as written by
+ * `facecore models export DIR`). Nothing is read yet: each file is read and verified when a
+ * pipeline needs it. On success `*out` receives a handle, freed with `facecore_models_free`.
+ *
+ * # Safety
+ * `dir` is a NUL-terminated path; `out` is valid for one write.
+ */
+enum facecore_status facecore_models_new_from_dir(const char *dir, struct facecore_models **out);
+
+/**
+ * @brief Model files held in memory (e.g. read from flash). Each of the `count` buffers is
+ * checked against the manifest (size and SHA-256) and copied: the caller may free them
+ * afterwards. A pipeline needs only its preset's files (see docs/c-api.md). On success
+ * `*out` receives a handle, freed with `facecore_models_free`.
+ *
+ * Fails with FACECORE_STATUS_INVALID_ARGUMENT for an unknown file name or a name given twice,
+ * FACECORE_STATUS_MODEL_LOAD for bytes that are not the manifest's file.
+ *
+ * # Safety
+ * `files` is valid for reads of `count` buffers, each with a NUL-terminated `file_name` and
+ * `data` valid for `len` bytes; `out` is valid for one write.
+ */
+enum facecore_status facecore_models_new_from_memory(const struct facecore_model_buffer *files,
+                                                     size_t count,
+                                                     struct facecore_models **out);
+
+/**
+ * @brief Releases a model set (NULL is a no-op). Pipelines made from it keep working.
+ *
+ * # Safety
+ * `models` is NULL or a live handle, not used afterwards.
+ */
+void facecore_models_free(struct facecore_models *models);
+
+/**
+ * @brief As `facecore_pipeline_new`, with the models from `models` (NULL: the bundled models,
+ * or the directory named by the FACECORE_MODELS_DIR environment variable in a build without
+ * them).
+ *
+ * # Safety
+ * `options` and `models` are NULL or live handles; `out` is valid for one write.
+ */
+enum facecore_status facecore_pipeline_new_with_models(uint32_t preset,
+                                                       const struct facecore_detector_options *options,
+                                                       const struct facecore_models *models,
+                                                       struct facecore_pipeline **out);
 
 /**
  * @brief Creates a pipeline from the bundled models: the detector with `options` (NULL for

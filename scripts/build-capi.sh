@@ -7,8 +7,9 @@
 # Cargo names the files libfacecore_ffi.* (a [lib] named "facecore" would collide with the
 # core crate's libfacecore.rlib), so they are renamed here.
 #
-# usage: scripts/build-capi.sh [--release] [--prefix DIR] [-- extra cargo args]
+# usage: scripts/build-capi.sh [--release | --profile NAME] [--prefix DIR] [-- extra cargo args]
 #   default profile: dev (dependencies optimised anyway); default prefix: target/capi/<profile>
+#   (`--profile sdk` is the SDK's release profile, see scripts/build-sdk.sh)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,9 +17,10 @@ profile=dev dir=debug prefix="" extra=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --release) profile=release dir=release ;;
+    --profile) profile="$2" dir="$2"; [[ $2 == dev ]] && dir=debug; shift ;;
     --prefix) prefix="$2"; shift ;;
     --) shift; extra=("$@"); break ;;
-    *) echo "usage: $0 [--release] [--prefix DIR] [-- cargo args]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--release | --profile NAME] [--prefix DIR] [-- cargo args]" >&2; exit 2 ;;
   esac
   shift
 done

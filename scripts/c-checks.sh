@@ -6,6 +6,8 @@
 #   3. the example runs clean under AddressSanitizer (gcc -fsanitize=address, leaks included)
 #   4. the example runs once under valgrind --leak-check=full (installed with apt when missing)
 #   5. the sizes of stripped libfacecore.so and of a statically linked example are printed
+#   6. the SDK tarballs (scripts/build-sdk.sh: with and without models) unpacked elsewhere
+#      build and run the example through pkg-config (scripts/sdk-check.sh)
 #
 # usage: scripts/c-checks.sh [--release]
 #   --release measures sizes on the release profile (LTO); the default is the dev profile,
@@ -124,10 +126,14 @@ section "sizes ($note)"
 strip -o "$WORK/libfacecore.so" "$PREFIX/lib/libfacecore.so"
 strip -o "$WORK/facecore_identify_static" "$static_bin"
 size_of() { stat -c %s "$1"; }
-models=$(awk -F'\t' '!/^#/ && $1 ~ /\.(onnx|dat)$/ {s += $2} END {print s}' models/manifest.tsv)
+# What the bundled-models feature puts in the binary: YuNet and the model crates' parts.
+models=$(cat facecore/models/yunet_2023mar.onnx model-crates/facecore-model-*/part.bin | wc -c)
 printf '%-48s %12s bytes (%s MiB)\n' \
   "libfacecore.so, stripped" "$(size_of "$WORK/libfacecore.so")" "$(( $(size_of "$WORK/libfacecore.so") / 1048576 ))" \
   "facecore_identify, static, stripped" "$(size_of "$WORK/facecore_identify_static")" "$(( $(size_of "$WORK/facecore_identify_static") / 1048576 ))" \
   "libfacecore.a (unstripped archive)" "$(size_of "$PREFIX/lib/libfacecore.a")" "$(( $(size_of "$PREFIX/lib/libfacecore.a") / 1048576 ))" \
   "  of which bundled model bytes" "$models" "$(( models / 1048576 ))"
+section "C SDK tarballs ($profile), unpacked elsewhere: pkg-config builds, static and shared, with and without models"
+scripts/build-sdk.sh $([[ $profile == release ]] && echo --release) --out "$WORK/sdk"
+scripts/sdk-check.sh "$WORK/sdk"
 echo "c-checks: all passed"

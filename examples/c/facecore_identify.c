@@ -10,6 +10,9 @@
  *   --threshold T      cosine threshold; default: the calibrated FMR 1e-3 threshold
  *   --raw W H FORMAT   IMAGE is a raw frame: W x H pixels, packed rows, FORMAT one of
  *                      rgb, bgr, rgba, bgra, gray
+ *   --models DIR       model files from DIR (`facecore models export DIR`), for a library
+ *                      built without bundled models; default: the bundled models, else the
+ *                      FACECORE_MODELS_DIR environment variable
  *
  * Exit status: 0 on success, 1 on a facecore error (message printed), 2 on bad usage.
  */
@@ -29,7 +32,7 @@ static int fail(const char *what, facecore_status status) {
 
 static int usage(void) {
     fprintf(stderr,
-            "usage: facecore_identify [--gallery FILE] [--preset NAME] [--threshold T] [--raw W H FORMAT]\n"
+            "usage: facecore_identify [--gallery FILE] [--preset NAME] [--threshold T] [--raw W H FORMAT] [--models DIR]\n"
             "                         [--enroll NAME] IMAGE\n");
     return 2;
 }
@@ -94,12 +97,15 @@ int main(int argc, char **argv) {
     size_t raw_bpp = 0;
     float threshold = 0.0f;
     int have_threshold = 0, raw = 0;
+    const char *models_dir = NULL;
+    facecore_models *models = NULL;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--gallery") == 0 && i + 1 < argc) gallery_path = argv[++i];
         else if (strcmp(a, "--enroll") == 0 && i + 1 < argc) enroll_name = argv[++i];
         else if (strcmp(a, "--preset") == 0 && i + 1 < argc) { if (!parse_preset(argv[++i], &preset)) return usage(); }
+        else if (strcmp(a, "--models") == 0 && i + 1 < argc) models_dir = argv[++i];
         else if (strcmp(a, "--threshold") == 0 && i + 1 < argc) { threshold = strtof(argv[++i], NULL); have_threshold = 1; }
         else if (strcmp(a, "--raw") == 0 && i + 3 < argc) {
             raw_w = strtoul(argv[++i], NULL, 10);
@@ -137,7 +143,11 @@ int main(int argc, char **argv) {
         if ((s = facecore_decoded_image_view(decoded, &image)) != FACECORE_STATUS_OK) { rc = fail("viewing the image", s); goto out; }
     }
 
-    if ((s = facecore_pipeline_new(preset, NULL, &pipeline)) != FACECORE_STATUS_OK) { rc = fail("loading the models", s); goto out; }
+    if (models_dir && (s = facecore_models_new_from_dir(models_dir, &models)) != FACECORE_STATUS_OK) { rc = fail("opening the model directory", s); goto out; }
+    /* models == NULL: the bundled models (or FACECORE_MODELS_DIR in a build without them). */
+    s = facecore_pipeline_new_with_models(preset, NULL, models, &pipeline);
+    facecore_models_free(models); /* the pipeline keeps what it loaded */
+    if (s != FACECORE_STATUS_OK) { rc = fail("loading the models", s); goto out; }
     const char *space = facecore_pipeline_space(pipeline);
     size_t dim = facecore_pipeline_dim(pipeline);
 

@@ -35,7 +35,7 @@ mod verify;
 
 pub use crate::align::{ARCFACE_112, Affine, DLIB_150, align, warp};
 pub use crate::detect::{DETECTABLE_FACE_PX, Detector, DetectorConfig, Face, InputSize};
-pub use crate::dlib_align::{DlibPredictor, DlibRect};
+pub use crate::dlib_align::{DlibPredictor, DlibRect, DlibShapePredictor, MAX_SHAPE_PREDICTOR_BYTES};
 pub use crate::embed::{EmbedModel, Embedder, Embedding};
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::gallery::{Gallery, Identity, Match, Person};

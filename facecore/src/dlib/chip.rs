@@ -31,6 +31,68 @@ const TEMPLATE_5: [[f64; 2]; 5] = [
     [0.4901123135679, 0.6277975316475],
 ];
 
+/// dlib's mean face shape for the 68-point (iBUG 300-W) landmarks 17..=67
+/// (`get_face_chip_details`), x then y, in chip units before padding.
+const MEAN_FACE_68_X: [f64; 51] = [
+    0.000213256,
+    0.0752622,
+    0.18113,
+    0.29077,
+    0.393397,
+    0.586856,
+    0.689483,
+    0.799124,
+    0.904991,
+    0.98004,
+    0.490127,
+    0.490127,
+    0.490127,
+    0.490127,
+    0.36688,
+    0.426036,
+    0.490127,
+    0.554217,
+    0.613373,
+    0.121737,
+    0.187122,
+    0.265825,
+    0.334606,
+    0.260918,
+    0.182743,
+    0.645647,
+    0.714428,
+    0.793132,
+    0.858516,
+    0.79751,
+    0.719335,
+    0.254149,
+    0.340985,
+    0.428858,
+    0.490127,
+    0.551395,
+    0.639268,
+    0.726104,
+    0.642159,
+    0.556721,
+    0.490127,
+    0.423532,
+    0.338094,
+    0.290379,
+    0.428096,
+    0.490127,
+    0.552157,
+    0.689874,
+    0.553364,
+    0.490127,
+    0.42689,
+];
+const MEAN_FACE_68_Y: [f64; 51] = [
+    0.106454, 0.038915, 0.0187482, 0.0344891, 0.0773906, 0.0773906, 0.0344891, 0.0187482, 0.038915, 0.106454, 0.203352, 0.307009, 0.409805,
+    0.515625, 0.587326, 0.609345, 0.628106, 0.609345, 0.587326, 0.216423, 0.178758, 0.179852, 0.231733, 0.245099, 0.244077, 0.231733,
+    0.179852, 0.178758, 0.216423, 0.244077, 0.245099, 0.780233, 0.745405, 0.727388, 0.742578, 0.727388, 0.745405, 0.780233, 0.864805,
+    0.902192, 0.909281, 0.902192, 0.864805, 0.784792, 0.778746, 0.785343, 0.778746, 0.784792, 0.824182, 0.831803, 0.824182,
+];
+
 /// dlib's `chip_details`: where in the image the chip is taken from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct ChipDetails {
@@ -111,6 +173,20 @@ impl IRect {
 /// [`DlibError::InvalidArgument`] if `size` is 0 or above [`MAX_CHIP_SIZE`], `padding` is
 /// negative or not finite, or a landmark is not finite or absurdly far (beyond 1e7 px).
 pub fn face_chip(img: &RgbImage, landmarks: &[(f64, f64); 5], size: u32, padding: f64) -> Result<RgbImage, DlibError> {
+    face_chip_from_shape(img, landmarks, size, padding)
+}
+
+/// dlib's aligned face chip for a 5-point or a 68-point (iBUG 300-W, as
+/// `shape_predictor_68_face_landmarks.dat` gives them) shape: `get_face_chip_details` aligns
+/// 5-point shapes on their 5 points and 68-point shapes on 33 of them (nose, eyes, upper
+/// lip; not the jaw, eyebrows or lower lip), then `extract_image_chip` as in [`face_chip`].
+///
+/// # Errors
+/// As [`face_chip`]; also [`DlibError::InvalidArgument`] for a shape of another size.
+pub fn face_chip_from_shape(img: &RgbImage, landmarks: &[(f64, f64)], size: u32, padding: f64) -> Result<RgbImage, DlibError> {
+    if landmarks.len() != 5 && landmarks.len() != 68 {
+        return Err(DlibError::InvalidArgument(format!("a face chip needs 5 or 68 landmarks, not {}", landmarks.len())));
+    }
     if size == 0 || size > MAX_CHIP_SIZE {
         return Err(DlibError::InvalidArgument(format!("chip size {size} is not in 1..={MAX_CHIP_SIZE}")));
     }
@@ -126,14 +202,29 @@ pub fn face_chip(img: &RgbImage, landmarks: &[(f64, f64); 5], size: u32, padding
     Ok(extract_image_chip(img, &details))
 }
 
-/// `get_face_chip_details(det, size, padding)` for a 5-point detection.
-fn face_chip_details(landmarks: &[(f64, f64); 5], size: u64, padding: f64) -> ChipDetails {
-    // p = (padding + p) / (2*padding + 1): a matrix expression in dlib, where dividing by a
-    // scalar multiplies by its reciprocal.
-    let inv = 1.0 / (2.0 * padding + 1.0);
+/// `get_face_chip_details(det, size, padding)` for a 5- or 68-point detection.
+fn face_chip_details(landmarks: &[(f64, f64)], size: u64, padding: f64) -> ChipDetails {
     let sz = size as f64;
-    let from: Vec<[f64; 2]> = TEMPLATE_5.iter().map(|p| [((p[0] + padding) * inv) * sz, ((p[1] + padding) * inv) * sz]).collect();
-    let to: Vec<[f64; 2]> = landmarks.iter().map(|&(x, y)| [x, y]).collect();
+    let (from, to): (Vec<[f64; 2]>, Vec<[f64; 2]>) = if landmarks.len() == 5 {
+        // p = (padding + p) / (2*padding + 1): a matrix expression in dlib, where dividing
+        // by a scalar multiplies by its reciprocal.
+        let inv = 1.0 / (2.0 * padding + 1.0);
+        let from = TEMPLATE_5.iter().map(|p| [((p[0] + padding) * inv) * sz, ((p[1] + padding) * inv) * sz]).collect();
+        (from, landmarks.iter().map(|&(x, y)| [x, y]).collect())
+    } else {
+        // Points 17..=67 without the eyebrows (17..=26) and the lower lip (55..=59, 65..=67);
+        // here the division is a plain double one.
+        let keep = |i: usize| !((17..=26).contains(&i) || (55..=59).contains(&i) || (65..=67).contains(&i));
+        (17..landmarks.len().min(68))
+            .filter(|&i| keep(i))
+            .map(|i| {
+                let (mx, my) = (MEAN_FACE_68_X[i - 17], MEAN_FACE_68_Y[i - 17]);
+                let p = [(padding + mx) / (2.0 * padding + 1.0), (padding + my) / (2.0 * padding + 1.0)];
+                let (x, y) = landmarks[i];
+                ([p[0] * sz, p[1] * sz], [x, y])
+            })
+            .unzip()
+    };
 
     // chip_details(chip_points, img_points, chip_dims(size, size))
     let (rows, cols) = (size, size);
@@ -396,5 +487,60 @@ mod tests {
         assert_eq!((d.w, d.h), (3, 3));
         assert!(d.data.iter().all(|&v| v == 100)); // 100*256/256
         assert_eq!(pyramid_down(&Raster { w: 8, h: 20, data: vec![0; 8 * 20 * 3] }).w, 0);
+    }
+
+    #[test]
+    fn chip_from_68_points_samples_the_image() {
+        // A 68-point shape whose aligned points sit exactly on dlib's mean face at 150 px
+        // (padding 0.25) placed at (100, 50): the chip is the crop there, as for 5 points.
+        // Points dlib ignores (jaw, eyebrows, lower lip) are set far away: they must not matter.
+        let img = RgbImage::from_fn(400, 400, |x, y| image::Rgb([x.min(255) as u8, y.min(255) as u8, 77]));
+        let pad = 0.25;
+        let mut shape = vec![(-5000.0, 9000.0); 68];
+        for i in 17..68 {
+            let (mx, my) = (MEAN_FACE_68_X[i - 17], MEAN_FACE_68_Y[i - 17]);
+            shape[i] = (100.0 + (pad + mx) / (2.0 * pad + 1.0) * 150.0, 50.0 + (pad + my) / (2.0 * pad + 1.0) * 150.0);
+        }
+        let ignored = [17usize, 20, 26, 55, 57, 59, 65, 67];
+        for &i in &ignored {
+            shape[i] = (1.0, 2.0);
+        }
+        // Jaw points first (0..17) and the ignored ones must not change the result.
+        let chip = face_chip_from_shape(&img, &shape, 150, pad).unwrap();
+        let mut moved = shape.clone();
+        for &i in &ignored {
+            moved[i] = (333.0, 1.0);
+        }
+        moved[3] = (0.0, 0.0);
+        assert_eq!(face_chip_from_shape(&img, &moved, 150, pad).unwrap(), chip);
+        let mut max_diff = 0i32;
+        for y in 0..150u32 {
+            for x in 0..150u32 {
+                let a = chip.get_pixel(x, y).0;
+                let want = [100 + x as i32, 50 + y as i32, 77];
+                for c in 0..3 {
+                    max_diff = max_diff.max((i32::from(a[c]) - want[c]).abs());
+                }
+            }
+        }
+        assert!(max_diff <= 1, "max diff {max_diff}");
+        // A used point moved changes the chip.
+        let mut nose = shape.clone();
+        nose[30].0 += 40.0;
+        assert_ne!(face_chip_from_shape(&img, &nose, 150, pad).unwrap(), chip);
+    }
+
+    #[test]
+    fn shape_sizes_other_than_5_and_68_are_refused() {
+        let img = test_image(64, 64);
+        for n in [0usize, 4, 6, 67, 69, 194] {
+            let err = face_chip_from_shape(&img, &vec![(10.0, 10.0); n], 150, 0.25).unwrap_err();
+            assert!(err.to_string().contains("5 or 68 landmarks"), "{err}");
+        }
+        let lm = face(32.0, 32.0, 30.0);
+        assert_eq!(face_chip_from_shape(&img, &lm, 150, 0.25).unwrap(), face_chip(&img, &lm, 150, 0.25).unwrap());
+        let mut bad = vec![(10.0, 10.0); 68];
+        bad[40].1 = f64::NAN;
+        assert!(face_chip_from_shape(&img, &bad, 150, 0.25).is_err());
     }
 }

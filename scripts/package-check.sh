@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Packages every publishable crate as crates.io would receive it, checks the 10 MiB limit,
+# Packages every publishable crate as the Rust package registry would receive it, checks the 10 MiB limit,
 # then proves a user's project works from the .crate files alone:
 #   1. `cargo package` for each crate, in dependency order (model crates, facecore,
 #      facecore-cli); fails if any .crate exceeds 10,485,760 bytes; prints the sizes.
 #   2. a scratch project outside the workspace depends on `facecore = "0.1"` only; the
-#      unpacked .crate files stand in for crates.io through [patch.crates-io] (nothing from
+#      unpacked .crate files stand in for the registry through [patch.crates-io] (nothing from
 #      this checkout's sources), built --offline; it enrols obama.jpg and biden.jpg and must
 #      name both people in two_people.jpg, run without network access (unshare -n).
 #   3. `cargo install --path` of the unpacked facecore-cli, then `facecore demo` and
@@ -39,7 +39,7 @@ for c in "${CRATES[@]}"; do
   size=$(stat -c %s "$f")
   printf '%-42s %10s %8.0f%%\n' "$c-$version.crate" "$size" "$(python3 -c "print($size * 100 / $LIMIT)")"
   if [ "$size" -gt "$LIMIT" ]; then
-    echo "FAIL: $f is $size bytes, over crates.io's $LIMIT" >&2
+    echo "FAIL: $f is $size bytes, over the registry's $LIMIT" >&2
     status=1
   fi
   tar -xzf "$f" -C "$WORK/crates"

@@ -7,9 +7,9 @@
 //! [`ModelSource`] for a verified file; nothing else in facecore knows where models live.
 //!
 //! With the default `bundled-models` feature, YuNet is compiled into this crate and the
-//! larger models come from the `facecore-model-*` crates (crates.io takes at most 10 MiB per
-//! crate): byte ranges that are joined and, for SFace, expanded from its published int8-block
-//! form (see [`pack`]) when loaded.
+//! larger models come from the `facecore-model-*` crates (the Rust package registry takes at
+//! most 10 MiB per crate): byte ranges that are joined and, for SFace, expanded from its
+//! published int8-block form (see [`pack`]) when loaded.
 
 use std::borrow::Cow;
 use std::collections::HashMap;

@@ -25,11 +25,18 @@ VPY=$VENV/bin/python
 # files come as an sdist of data only (no build step).
 "$VPY" -m pip install --quiet --no-deps face_recognition==1.3.0 face_recognition_models==0.3.0
 
-# The facecore wheel of this checkout (dev profile, as scripts/python-tests.sh builds it).
-"$VPY" -m pip install --quiet "maturin==1.16.*"
-rm -rf "$ROOT/target/peers-wheels"
-"$VENV/bin/maturin" build --profile dev --manifest-path facecore-py/Cargo.toml --interpreter "$VPY" --out "$ROOT/target/peers-wheels"
-WHEEL=$(ls "$ROOT"/target/peers-wheels/facecore-*.whl | head -n1)
+# The facecore wheel of this checkout: the one scripts/python-tests.sh built and tested (CI runs
+# it first), else a dev-profile build in a target directory of its own (the Python build's
+# pyo3 macros select other `syn` features, which would rebuild tract in the main target/).
+WHEEL=$(ls "$ROOT"/target/py-wheels/facecore-*.whl 2>/dev/null | head -n1 || true)
+if [ -z "$WHEEL" ]; then
+  "$VPY" -m pip install --quiet "maturin==1.16.*"
+  rm -rf "$ROOT/target/peers-wheels"
+  CARGO_TARGET_DIR=$ROOT/target/py-peers "$VENV/bin/maturin" build --profile dev --manifest-path facecore-py/Cargo.toml \
+    --interpreter "$VPY" --out "$ROOT/target/peers-wheels"
+  WHEEL=$(ls "$ROOT"/target/peers-wheels/facecore-*.whl | head -n1)
+fi
+echo "facecore wheel: $WHEEL"
 "$VPY" -m pip install --quiet --force-reinstall --no-deps "$WHEEL"
 "$VPY" - <<'PY'
 import importlib

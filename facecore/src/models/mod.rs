@@ -217,8 +217,8 @@ impl ModelSource {
     pub fn describe(&self) -> String {
         match &self.kind {
             Kind::Default => match default_kind() {
-                Ok(k) => ModelSource { kind: k }.describe(),
-                Err(_) => "none (no bundled models, FACECORE_MODELS_DIR unset)".into(),
+                Some(k) => ModelSource { kind: k }.describe(),
+                None => format!("none (no bundled models, {MODELS_DIR_ENV} unset)"),
             },
             Kind::Bundled => "bundled".into(),
             Kind::Dir(p) => format!("directory {}", p.display()),
@@ -233,7 +233,10 @@ impl ModelSource {
     /// manifest's; [`Error::Io`] when a directory's file cannot be read.
     pub fn load(&self, file: ModelFile) -> Result<Cow<'static, [u8]>> {
         match &self.kind {
-            Kind::Default => ModelSource { kind: default_kind()? }.load(file),
+            Kind::Default => match default_kind() {
+                Some(kind) => ModelSource { kind }.load(file),
+                None => Err(Error::ModelLoad { model: file.file_name().into(), detail: missing_help() }),
+            },
             Kind::Bundled => bundled::load(file),
             Kind::Dir(dir) => read_verified(file, dir.join(file.file_name())).map(Cow::Owned),
             Kind::Memory(map) => map.get(&file).map(|b| Cow::Owned(b.to_vec())).ok_or_else(|| Error::ModelLoad {
@@ -244,14 +247,12 @@ impl ModelSource {
     }
 }
 
-fn default_kind() -> Result<Kind> {
+/// What [`ModelSource::default`] means in this build and environment, if anything.
+fn default_kind() -> Option<Kind> {
     if cfg!(feature = "bundled-models") {
-        return Ok(Kind::Bundled);
+        return Some(Kind::Bundled);
     }
-    match std::env::var_os(MODELS_DIR_ENV) {
-        Some(dir) if !dir.is_empty() => Ok(Kind::Dir(dir.into())),
-        _ => Err(Error::ModelLoad { model: "(any)".into(), detail: missing_help() }),
-    }
+    std::env::var_os(MODELS_DIR_ENV).filter(|d| !d.is_empty()).map(|d| Kind::Dir(d.into()))
 }
 
 fn missing_help() -> String {

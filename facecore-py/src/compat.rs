@@ -1,9 +1,11 @@
 //! The native half of `facecore.compat` (face_recognition's API): HOG-like boxes from YuNet,
-//! dlib's 5-point landmarks on given boxes, dlib's face chip and the raw dlib descriptor.
+//! dlib's 5-point landmarks on given boxes, dlib's face chip and the raw dlib descriptor; and
+//! the same with a shape predictor loaded from a file (face_recognition's 68-point model).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use facecore::{DetectorConfig, DlibPredictor, DlibRect, Embedder, Image, InputSize};
+use facecore::{DetectorConfig, DlibPredictor, DlibRect, DlibShapePredictor, EmbedModel, Embedder, Image, InputSize};
 use numpy::ndarray::Array1;
 use numpy::{IntoPyArray, PyArray1, PyArray3};
 use pyo3::prelude::*;
@@ -108,7 +110,66 @@ impl DlibCompat {
                 self.embedder.run_chips(&refs)
             })
             .map_err(to_py)?;
-        Ok(raw.into_iter().map(|v| Array1::from(v.into_iter().map(f64::from).collect::<Vec<_>>()).into_pyarray(py)).collect())
+        Ok(descriptors(py, raw))
+    }
+}
+
+/// The raw descriptors, float64 like dlib's, as new arrays.
+fn descriptors(py: Python<'_>, raw: Vec<Vec<f32>>) -> Vec<Bound<'_, PyArray1<f64>>> {
+    raw.into_iter().map(|v| Array1::from(v.into_iter().map(f64::from).collect::<Vec<_>>()).into_pyarray(py)).collect()
+}
+
+/// A dlib shape predictor read from a `.dat` file (face_recognition's 68-point
+/// `shape_predictor_68_face_landmarks.dat`, which facecore does not ship) with dlib's ResNet:
+/// face_recognition's `model="large"`. Internal; use `facecore.compat`.
+#[pyclass(frozen, module = "facecore._facecore", name = "DlibShapeCompat")]
+pub(crate) struct DlibShapeCompat {
+    predictor: DlibShapePredictor,
+    embedder: Embedder,
+}
+
+#[pymethods]
+impl DlibShapeCompat {
+    /// Loads the predictor (hundreds of milliseconds for the 68-point model, GIL released).
+    #[new]
+    fn new(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let predictor = py.detach(|| DlibShapePredictor::from_path(&path)).map_err(to_py)?;
+        let embedder = crate::models::embedder(py, EmbedModel::DlibResnet)?;
+        Ok(DlibShapeCompat { predictor, embedder })
+    }
+
+    /// Number of landmarks per face.
+    #[getter]
+    fn num_parts(&self) -> usize {
+        self.predictor.num_parts()
+    }
+
+    /// dlib's landmarks (x, y) per box, in dlib's order.
+    fn landmarks(&self, py: Python<'_>, image: &Bound<'_, PyAny>, boxes: Vec<Css>) -> PyResult<Vec<Vec<(i64, i64)>>> {
+        let img = load(py, image, "rgb")?;
+        py.detach(|| boxes.iter().map(|c| self.predictor.landmarks(img.as_rgb(), &css_to_rect(*c))).collect::<facecore::Result<Vec<_>>>())
+            .map_err(to_py)
+    }
+
+    /// The raw (unnormalised) 128-d dlib descriptor per box, from dlib's face chip of the
+    /// predicted shape (5 or 68 points), float64 like dlib's.
+    fn encodings<'py>(&self, py: Python<'py>, image: &Bound<'py, PyAny>, boxes: Vec<Css>) -> PyResult<Vec<Bound<'py, PyArray1<f64>>>> {
+        let img = load(py, image, "rgb")?;
+        let raw = py
+            .detach(|| -> facecore::Result<Vec<Vec<f32>>> {
+                let chips = boxes
+                    .iter()
+                    .map(|c| self.predictor.chip_for_box(img.as_rgb(), &css_to_rect(*c)))
+                    .collect::<facecore::Result<Vec<_>>>()?;
+                let refs: Vec<_> = chips.iter().collect();
+                self.embedder.run_chips(&refs)
+            })
+            .map_err(to_py)?;
+        Ok(descriptors(py, raw))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("DlibShapeCompat(num_parts={})", self.predictor.num_parts())
     }
 }
 

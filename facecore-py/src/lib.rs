@@ -29,6 +29,7 @@ fn _facecore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<gallery::PyMatch>()?;
     m.add_class::<gallery::PyPerson>()?;
     m.add_class::<compat::DlibCompat>()?;
+    m.add_class::<compat::DlibShapeCompat>()?;
     m.add_function(wrap_pyfunction!(recognizer::verify, m)?)?;
     m.add_function(wrap_pyfunction!(recognizer::threshold, m)?)?;
     m.add_function(wrap_pyfunction!(recognizer::similarity, m)?)?;

@@ -16,6 +16,16 @@ SHARED = ROOT.parent / "shared" / "data"
 IMAGES = ["obama.jpg", "obama2.jpg", "biden.jpg", "two_people.jpg", "obama_small.jpg", "astronaut.png"]
 
 
+def unavailable(reason: str) -> None:
+    """A test's prerequisite is missing: fail where the shared data exists (CI and the
+    development machines, whose scripts/python-tests.sh provides every prerequisite), else
+    skip with the reason printed."""
+    if SHARED.exists():
+        pytest.fail(f"{reason} (required where {SHARED} exists)")
+    print(f"SKIP: {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def fixtures() -> Path:
     return FIXTURES

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, SHARED
+from conftest import FIXTURES, SHARED, unavailable
 
 import facecore.compat as fr
 
@@ -62,7 +63,7 @@ def test_landmarks_and_encodings_match(golden: dict[str, Any]) -> None:
         boxes = [_css(f["box_ltrb"]) for f in entry["faces"]]
         if not boxes:
             continue
-        marks = fr.face_landmarks(img, boxes)
+        marks = fr.face_landmarks(img, boxes, model="small")
         encs = fr.face_encodings(img, known_face_locations=boxes)
         for face, lm, enc in zip(entry["faces"], marks, encs):
             pts = [tuple(p) for p in face["landmarks5"]]
@@ -78,10 +79,11 @@ def test_landmarks_and_encodings_match(golden: dict[str, Any]) -> None:
 
 FR_SCRIPT = """
 import json, sys
+import numpy as np
 import face_recognition as fr
 out = []
 for path, boxes in json.loads(sys.stdin.read()):
-    img = fr.load_image_file(path)
+    img = np.load(path)
     boxes = [tuple(b) for b in boxes]
     lms = fr.face_landmarks(img, boxes, model="small")
     encs = [e.tolist() for e in fr.face_encodings(img, boxes)]
@@ -90,20 +92,24 @@ print(json.dumps(out))
 """
 
 
-def test_against_installed_face_recognition(golden: dict[str, Any]) -> None:
-    """Same pixels, same boxes: run face_recognition itself (FACE_RECOGNITION_PYTHON, an
-    interpreter where it is installed) and compare on every golden image."""
+def test_against_installed_face_recognition(golden: dict[str, Any], tmp_path: Path) -> None:
+    """Same pixels (decoded here, passed as .npy), same boxes: run face_recognition itself
+    (FACE_RECOGNITION_PYTHON, an interpreter where it is installed) on every golden image."""
     py = os.environ.get("FACE_RECOGNITION_PYTHON")
     if not py:
-        print("SKIP: set FACE_RECOGNITION_PYTHON to an interpreter with face_recognition installed")
-        pytest.skip("FACE_RECOGNITION_PYTHON not set")
-    jobs = [(str(SHARED / "faces" / e["file"]), [_css(f["box_ltrb"]) for f in e["faces"]]) for e in golden["images"]]
-    res = subprocess.run([py, "-c", FR_SCRIPT], input=json.dumps(jobs), capture_output=True, text=True, check=True)
+        unavailable("FACE_RECOGNITION_PYTHON is not set (an interpreter with face_recognition and dlib)")
+        return
+    images = [fr.load_image_file(SHARED / "faces" / e["file"]) for e in golden["images"]]
+    jobs = []
+    for i, (e, img) in enumerate(zip(golden["images"], images)):
+        np.save(tmp_path / f"{i}.npy", img)
+        jobs.append((str(tmp_path / f"{i}.npy"), [_css(f["box_ltrb"]) for f in e["faces"]]))
+    res = subprocess.run([py, "-c", FR_SCRIPT], input=json.dumps(jobs), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
     theirs = json.loads(res.stdout.strip().splitlines()[-1])
     worst, n = 0.0, 0
-    for (path, boxes), (lms, encs) in zip(jobs, theirs):
-        img = fr.load_image_file(path)
-        ours_lm = fr.face_landmarks(img, boxes)
+    for img, (path, boxes), (lms, encs) in zip(images, jobs, theirs):
+        ours_lm = fr.face_landmarks(img, boxes, model="small")
         ours_enc = fr.face_encodings(img, boxes)
         assert [{k: [tuple(p) for p in v] for k, v in d.items()} for d in lms] == ours_lm, path
         for a, b in zip(ours_enc, encs):
@@ -157,8 +163,8 @@ def test_compat_api_shapes() -> None:
     assert len(encs) == 2
     assert fr.compare_faces(encs, encs[0]) == [True, False]
     assert fr.face_distance([], encs[0]).shape == (0,)
-    assert len(fr.face_landmarks(img)) == 2
+    assert len(fr.face_landmarks(img, model="small")) == 2
     with pytest.raises(ValueError):
-        fr.face_landmarks(img, model="large")
+        fr.face_landmarks(img, model="medium")
     with pytest.raises(ValueError):
         fr.face_locations(img, model="svm")

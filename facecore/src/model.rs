@@ -110,7 +110,7 @@ impl Net {
     }
 }
 
-/// Time spent in one node of an optimised plan, from [`Net::profile`].
+/// Time spent in one node of an optimised plan, from [`profile_onnx`].
 #[derive(Debug, Clone)]
 pub struct NodeTime {
     /// Node name in the optimised graph (derived from the ONNX node names).

@@ -4,11 +4,14 @@
 //! `"FACECORE-GALLERY"` (16 bytes) · u32 version · u32 flags (0) · u32 len + UTF-8 embedding
 //! space id · u32 dim · u32 people · per person: u32 len + UTF-8 name, u32 len + UTF-8
 //! metadata, u32 count, count x dim f32 · SHA-256 of all preceding bytes (32 bytes).
-//! Saves write a temporary file in the same directory, sync it and rename it over the old
-//! one, so a crash leaves either the old or the new gallery, never a torn one.
+//! Readers check the checksum first: a damaged file is reported as damaged, not as a newer
+//! version; unknown versions and flags are refused only once the file is known to be intact.
+//! Saves go through [`crate::persist`]: an exclusive temporary file in the same directory,
+//! synced and renamed over the old one (a crash leaves the old or the new gallery, never a
+//! torn one), one save at a time per path (in the process and, by an advisory lock, across
+//! processes), mode 0600 for new files, symlinks followed.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -155,6 +158,10 @@ impl Gallery {
         if name.trim().is_empty() || name.len() > 1024 {
             return Err(Error::input("name", "must be non-blank and at most 1024 bytes"));
         }
+        // What the reader accepts, the writer must too: never save a gallery that cannot load.
+        if embedding.dim() == 0 || embedding.dim() > MAX_DIM || embedding.model().is_empty() || embedding.model().len() > MAX_TEXT {
+            return Err(Error::input("embedding", format!("a gallery holds 1 to {MAX_DIM} dimensions and a space id of 1 byte to 1 MiB")));
+        }
         self.check_space(embedding)?;
         if self.space.is_none() {
             self.space = Some(embedding.model().into());
@@ -291,15 +298,19 @@ impl Gallery {
             return Err(gerr(path, "truncated"));
         }
         let (body, sum) = bytes.split_at(bytes.len() - 32);
+        // Integrity first: a flipped byte anywhere (the version word included) is damage.
+        if Sha256::digest(body).as_slice() != sum {
+            return Err(gerr(path, "checksum mismatch: the file is damaged or truncated"));
+        }
         let mut r = Reader { b: body, pos: MAGIC.len(), path };
         let version = r.u32()?;
         if version != VERSION {
             return Err(gerr(path, format!("format version {version}, this facecore reads version {VERSION}")));
         }
-        if Sha256::digest(body).as_slice() != sum {
-            return Err(gerr(path, "checksum mismatch: the file is damaged or truncated"));
+        let flags = r.u32()?;
+        if flags != 0 {
+            return Err(gerr(path, format!("unknown flags {flags:#x} (written by a newer facecore)")));
         }
-        let _flags = r.u32()?;
         let space = r.string()?;
         let dim = r.u32()? as usize;
         let people = r.u32()? as usize;
@@ -354,30 +365,18 @@ impl Gallery {
         }
     }
 
-    /// Writes the gallery atomically (temporary file, fsync, rename).
+    /// Writes the gallery atomically: an exclusive temporary file beside `path`, synced, then
+    /// renamed over it. Concurrent saves of one path (threads, processes) take turns; a new
+    /// file gets mode 0600, an existing one keeps its mode; a symlink is followed.
     ///
     /// # Errors
     /// [`Error::Io`] on any file-system failure; the previous file is then left intact.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let file_name = path.file_name().ok_or_else(|| Error::input("gallery path", format!("{} has no file name", path.display())))?;
-        let tmp = dir.join(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&self.to_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)?;
-            // Persist the rename itself; not every platform can open a directory.
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-            Ok(())
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::io(path, e)
-        })
+        if path.file_name().is_none() {
+            return Err(Error::input("gallery path", format!("{} has no file name", path.display())));
+        }
+        crate::persist::write_atomic(path, &self.to_bytes()).map_err(|e| Error::io(path, e))
     }
 }
 
@@ -411,6 +410,103 @@ impl<'a> Reader<'a> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn temp_dir(tag: &str) -> std::path::PathBuf {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let d = std::env::temp_dir().join(format!("facecore-gallery-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Re-seals a modified body with a valid checksum.
+    fn reseal(mut b: Vec<u8>) -> Vec<u8> {
+        let n = b.len() - 32;
+        let sum = Sha256::digest(&b[..n]);
+        b[n..].copy_from_slice(&sum);
+        b
+    }
+
+    #[test]
+    fn damage_is_reported_as_damage_and_unknown_versions_or_flags_only_when_intact() {
+        let b = sample().to_bytes();
+        // A flipped bit in the version word: damage, not "newer version".
+        let mut flipped = b.clone();
+        flipped[16] ^= 4;
+        assert!(Gallery::from_bytes(&flipped).unwrap_err().to_string().contains("checksum"));
+        let mut v2 = b.clone();
+        v2[16..20].copy_from_slice(&2u32.to_le_bytes());
+        assert!(Gallery::from_bytes(&reseal(v2)).unwrap_err().to_string().contains("version 2"));
+        let mut flags = b.clone();
+        flags[20..24].copy_from_slice(&1u32.to_le_bytes());
+        assert!(Gallery::from_bytes(&reseal(flags)).unwrap_err().to_string().contains("unknown flags"));
+    }
+
+    #[test]
+    fn enroll_refuses_what_the_reader_would_refuse() {
+        let mut g = Gallery::new();
+        let wide = Embedding::new("space", vec![1.0; MAX_DIM + 1]).unwrap();
+        assert!(matches!(g.enroll("a", &wide), Err(Error::InvalidInput { .. })));
+        let long_space = Embedding::new("s".repeat(MAX_TEXT + 1), vec![1.0, 0.0]).unwrap();
+        assert!(matches!(g.enroll("a", &long_space), Err(Error::InvalidInput { .. })));
+        assert!(g.is_empty());
+        // What it accepts round-trips.
+        g.enroll("a", &Embedding::new("space", vec![0.0; MAX_DIM - 1].into_iter().chain([1.0]).collect()).unwrap()).unwrap();
+        assert_eq!(Gallery::from_bytes(&g.to_bytes()).unwrap(), g);
+    }
+
+    #[test]
+    fn concurrent_saves_of_one_path_never_tear() {
+        let dir = temp_dir("concurrent");
+        let path = dir.join("people.fcg");
+        let galleries: Vec<Gallery> = (0..4)
+            .map(|t| {
+                let mut g = sample();
+                g.enroll(&format!("writer {t}"), &e("m", &[0.0, 0.0, 1.0])).unwrap();
+                g
+            })
+            .collect();
+        let all = &galleries;
+        std::thread::scope(|s| {
+            for g in all {
+                let path = &path;
+                s.spawn(move || {
+                    for _ in 0..25 {
+                        g.save(path).unwrap();
+                        // Whatever is on disk is one whole gallery written by some thread.
+                        let back = Gallery::load(path).unwrap();
+                        assert!(all.contains(&back));
+                    }
+                });
+            }
+        });
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert!(left.iter().all(|n| !n.contains(".tmp-")), "temporary files left: {left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn new_files_are_private_existing_modes_are_kept_symlinks_are_followed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("modes");
+        let path = dir.join("people.fcg");
+        let g = sample();
+        g.save(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        g.save(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+        // Saving through a symlink replaces its target and keeps the link.
+        let link = dir.join("link.fcg");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let mut g2 = g.clone();
+        g2.enroll("via link", &e("m", &[0.0, 0.0, 1.0])).unwrap();
+        g2.save(&link).unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(Gallery::load(&path).unwrap(), g2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn e(space: &str, v: &[f32]) -> Embedding {
         Embedding::new(space, v.to_vec()).unwrap()
@@ -461,7 +557,7 @@ mod tests {
         assert!(Gallery::from_bytes(b"PK\x03\x04 a zip file, not a gallery").unwrap_err().to_string().contains("magic"));
         let mut newer = b.clone();
         newer[16] = 9;
-        assert!(Gallery::from_bytes(&newer).unwrap_err().to_string().contains("version"));
+        assert!(Gallery::from_bytes(&reseal(newer)).unwrap_err().to_string().contains("version"));
     }
 
     #[test]
@@ -472,7 +568,10 @@ mod tests {
         assert!(Gallery::load_or_new(&p).unwrap().is_empty());
         sample().save(&p).unwrap();
         assert_eq!(Gallery::load(&p).unwrap(), sample());
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left behind");
+        // The gallery and its lock file (kept: removing it would race with other savers).
+        let mut names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert_eq!(names, [".g.fcg.lock", "g.fcg"], "no temporary file left behind");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

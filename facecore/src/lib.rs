@@ -29,6 +29,7 @@ mod geometry;
 mod image;
 mod model;
 pub mod models;
+mod persist;
 mod pipeline;
 mod recognize;
 mod verify;

@@ -39,9 +39,15 @@ pub enum InputSize {
     /// a doorbell that only cares about faces of 80 px or more runs YuNet on a quarter of the
     /// pixels. The network cost falls with the input area.
     FitLongest(u32),
-    /// Keep the frame's own size, padded up to multiples of 32 (no resampling).
+    /// Keep the frame's own size, padded up to multiples of 32 (no resampling). Frames
+    /// larger than [`MAX_NATIVE_SIDE`] on a side are refused: YuNet's intermediate tensors grow
+    /// with the input area (a 16384 x 4096 frame would need gigabytes).
     Native,
 }
+
+/// The largest frame side [`InputSize::Native`] accepts; larger frames need
+/// [`InputSize::MaxLongest`] or [`InputSize::FitLongest`].
+pub const MAX_NATIVE_SIDE: u32 = 4096;
 
 /// The smallest face, in network input pixels, that [`InputSize::FitLongest`] keeps when it
 /// scales a frame down for [`DetectorConfig::min_face_size`]. YuNet's finest anchors are 8 px
@@ -210,6 +216,16 @@ impl Detector {
     /// # Errors
     /// [`Error::Inference`] if the engine fails.
     pub fn detect(&self, img: &Image) -> Result<Vec<Face>> {
+        if self.config.input_size == InputSize::Native && img.width().max(img.height()) > MAX_NATIVE_SIDE {
+            return Err(Error::input(
+                "image",
+                format!(
+                    "{}x{} is larger than {MAX_NATIVE_SIDE} px on a side, the limit of InputSize::Native; use MaxLongest",
+                    img.width(),
+                    img.height()
+                ),
+            ));
+        }
         let lb = letterbox(&self.config, img.width(), img.height());
         let input = to_bgr_planes(img, &lb);
         let outs = self.net.run([1, 3, lb.in_h, lb.in_w], &input)?;
@@ -222,7 +238,8 @@ impl Detector {
             }
             for idx in 0..rows * cols {
                 let score = (cls[idx].clamp(0.0, 1.0) * obj[idx].clamp(0.0, 1.0)).sqrt();
-                if score < self.config.score_threshold {
+                // A NaN score (a broken model or input) is dropped too.
+                if score.is_nan() || score < self.config.score_threshold {
                     continue;
                 }
                 let (row, col) = ((idx / cols) as f32, (idx % cols) as f32);
@@ -236,7 +253,7 @@ impl Detector {
                     *lm = Point { x: (col + k[2 * j]) * s * lb.sx, y: (row + k[2 * j + 1]) * s * lb.sy };
                 }
                 let bbox = Rect { x: (cx - bw / 2.0) * lb.sx, y: (cy - bh / 2.0) * lb.sy, width: bw * lb.sx, height: bh * lb.sy };
-                if !bbox.is_finite() {
+                if !bbox.is_finite() || !landmarks.iter().all(|p| p.x.is_finite() && p.y.is_finite()) {
                     continue;
                 }
                 faces.push(Face { bbox, score, landmarks });

@@ -14,6 +14,10 @@ use crate::error::{Error, Result};
 pub const MAX_SIDE: u32 = 16_384;
 /// Largest accepted pixel count (width x height): 64 megapixels.
 pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
+/// Largest image file [`Image::open`] reads (512 MiB: a 64-megapixel RGBA PNG stored without
+/// compression fits). Larger files, and endless ones such as `/dev/zero`, are refused without
+/// being read whole.
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
 
 /// Layout of one pixel in a borrowed buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -170,8 +174,17 @@ impl Image {
     /// # Errors
     /// [`Error::Io`] when the file cannot be read, otherwise as [`Image::decode`].
     pub fn open(path: impl AsRef<Path>) -> Result<Image> {
+        use std::io::Read;
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        if file.metadata().is_ok_and(|m| m.is_file() && m.len() > MAX_FILE_BYTES) {
+            return Err(Error::input("image", format!("{} is larger than {MAX_FILE_BYTES} bytes", path.display())));
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(Error::input("image", format!("{} is larger than {MAX_FILE_BYTES} bytes", path.display())));
+        }
         Self::decode_inner(&bytes, Some(path))
     }
 

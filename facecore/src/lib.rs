@@ -35,13 +35,13 @@ mod recognize;
 mod verify;
 
 pub use crate::align::{ARCFACE_112, Affine, DLIB_150, align, warp};
-pub use crate::detect::{DETECTABLE_FACE_PX, Detector, DetectorConfig, Face, InputSize};
+pub use crate::detect::{DETECTABLE_FACE_PX, Detector, DetectorConfig, Face, InputSize, MAX_NATIVE_SIDE};
 pub use crate::dlib_align::{DlibPredictor, DlibRect, DlibShapePredictor, MAX_SHAPE_PREDICTOR_BYTES};
 pub use crate::embed::{EmbedModel, Embedder, Embedding};
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::gallery::{Gallery, Identity, Match, Person};
 pub use crate::geometry::{Point, Rect};
-pub use crate::image::{Image, ImageView, MAX_PIXELS, MAX_SIDE, PixelFormat};
+pub use crate::image::{Image, ImageView, MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, PixelFormat};
 pub use crate::model::{NodeTime, profile_onnx, time_onnx_pair};
 pub use crate::models::{ModelFile, ModelSource};
 pub use crate::pipeline::{AnalyzedFace, FacePipeline, MAX_THREADS};

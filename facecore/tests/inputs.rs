@@ -78,3 +78,29 @@ fn tiny_and_flat_images_have_no_faces() {
     let img = Image::from_view(ImageView::new(&flat, 300, 200, 900, PixelFormat::Rgb8).unwrap());
     assert!(det.detect(&img).unwrap().is_empty());
 }
+
+#[test]
+fn native_input_is_capped() {
+    let native = Detector::bundled(DetectorConfig { input_size: facecore::InputSize::Native, ..Default::default() }).unwrap();
+    let side = facecore::MAX_NATIVE_SIDE as usize + 1;
+    let wide = vec![0u8; side * 8];
+    let img = Image::from_view(ImageView::new(&wide, side as u32, 8, side, PixelFormat::Gray8).unwrap());
+    let e = native.detect(&img).unwrap_err();
+    assert!(matches!(e, Error::InvalidInput { .. }) && e.to_string().contains("MaxLongest"), "{e}");
+    // The default input scales the same frame down and runs.
+    assert!(Detector::bundled(DetectorConfig::default()).unwrap().detect(&img).unwrap().is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn huge_and_endless_image_files_are_refused_without_reading_them_whole() {
+    let dir = std::env::temp_dir().join(format!("facecore-inputs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A sparse file one byte over the limit: refused from its size, nothing read.
+    let big = dir.join("big.jpg");
+    std::fs::File::create(&big).unwrap().set_len(facecore::MAX_FILE_BYTES + 1).unwrap();
+    assert!(matches!(Image::open(&big), Err(Error::InvalidInput { .. })));
+    std::fs::remove_dir_all(&dir).unwrap();
+    // An endless stream: read up to the limit only.
+    assert!(matches!(Image::open("/dev/zero"), Err(Error::InvalidInput { .. })));
+}

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use facecore::image_crate::RgbImage;
 use facecore::{DetectorConfig, DlibPredictor, DlibRect, DlibShapePredictor, EmbedModel, Embedder, Image, InputSize};
 use numpy::ndarray::Array1;
 use numpy::{IntoPyArray, PyArray1, PyArray3};
@@ -102,16 +103,23 @@ impl DlibCompat {
                     Some(b) => b,
                     None => self.locate(&img, upsample)?,
                 };
-                let chips = boxes
-                    .iter()
-                    .map(|c| self.predictor.chip_for_box(img.as_rgb(), &css_to_rect(*c)))
-                    .collect::<facecore::Result<Vec<_>>>()?;
-                let refs: Vec<_> = chips.iter().collect();
-                self.embedder.run_chips(&refs)
+                chip_and_embed(&img, &boxes, |img, r| self.predictor.chip_for_box(img, r), &self.embedder)
             })
             .map_err(to_py)?;
         Ok(descriptors(py, raw))
     }
+}
+
+/// dlib's face chip for each box (by `chip`), then the raw ResNet descriptors.
+fn chip_and_embed(
+    img: &Image,
+    boxes: &[Css],
+    chip: impl Fn(&RgbImage, &DlibRect) -> facecore::Result<RgbImage>,
+    embedder: &Embedder,
+) -> facecore::Result<Vec<Vec<f32>>> {
+    let chips = boxes.iter().map(|c| chip(img.as_rgb(), &css_to_rect(*c))).collect::<facecore::Result<Vec<_>>>()?;
+    let refs: Vec<_> = chips.iter().collect();
+    embedder.run_chips(&refs)
 }
 
 /// The raw descriptors, float64 like dlib's, as new arrays.
@@ -157,12 +165,7 @@ impl DlibShapeCompat {
         let img = load(py, image, "rgb")?;
         let raw = py
             .detach(|| -> facecore::Result<Vec<Vec<f32>>> {
-                let chips = boxes
-                    .iter()
-                    .map(|c| self.predictor.chip_for_box(img.as_rgb(), &css_to_rect(*c)))
-                    .collect::<facecore::Result<Vec<_>>>()?;
-                let refs: Vec<_> = chips.iter().collect();
-                self.embedder.run_chips(&refs)
+                chip_and_embed(&img, &boxes, |img, r| self.predictor.chip_for_box(img, r), &self.embedder)
             })
             .map_err(to_py)?;
         Ok(descriptors(py, raw))

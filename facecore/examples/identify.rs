@@ -13,7 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for spec in args {
         let (name, path) = spec.split_once('=').ok_or("people are given as NAME=IMAGE")?;
         match pipeline.embed_best(&Image::open(path)?)? {
-            Some(face) => gallery.enroll(name, &face.embedding)?,
+            Some(face) => println!("enrolled {name} as person {}", gallery.enroll(name, &face.embedding)?),
             None => eprintln!("no face in {path}"),
         }
     }

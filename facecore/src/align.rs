@@ -23,7 +23,7 @@ impl Affine {
     /// `src` onto `dst` (the closed form of Umeyama's method in 2-D).
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when the source points are non-finite or all coincide.
+    /// [`Error::DegenerateFace`] when the source points are non-finite or all coincide.
     pub fn similarity(src: &[Point], dst: &[(f32, f32)]) -> Result<Affine> {
         if src.len() != dst.len() || src.is_empty() {
             return Err(Error::input("landmarks", "point sets differ in length"));
@@ -46,7 +46,7 @@ impl Affine {
             den += px * px + py * py;
         }
         if !(den.is_finite() && den > 1e-9) {
-            return Err(Error::input("landmarks", "degenerate or non-finite landmarks"));
+            return Err(Error::degenerate("collapsed or non-finite landmarks"));
         }
         let (a, b) = (num_a / den, num_b / den);
         let tx = dx - (a * sx - b * sy);
@@ -75,9 +75,9 @@ impl Affine {
 /// the inverse transform, bilinearly; taps outside the source read black.
 ///
 /// # Errors
-/// [`Error::InvalidInput`] for a singular transform.
+/// [`Error::DegenerateFace`] for a singular transform.
 pub fn warp(src: &RgbImage, m: &Affine, size: u32) -> Result<RgbImage> {
-    let inv = m.inverse().ok_or_else(|| Error::input("alignment", "singular transform"))?;
+    let inv = m.inverse().ok_or_else(|| Error::degenerate("singular alignment transform"))?;
     let (w, h) = (src.width() as i64, src.height() as i64);
     let raw = src.as_raw();
     let mut out = vec![0u8; (size * size * 3) as usize];
@@ -133,7 +133,7 @@ fn to_u8(v: f32) -> u8 {
 /// Aligns a face: similarity of `landmarks` onto `template` (defined for a `size` square).
 ///
 /// # Errors
-/// [`Error::InvalidInput`] for degenerate landmarks.
+/// [`Error::DegenerateFace`] for degenerate landmarks.
 pub fn align(src: &RgbImage, landmarks: &[Point; 5], template: &[(f32, f32); 5], size: u32) -> Result<RgbImage> {
     let m = Affine::similarity(landmarks, template)?;
     warp(src, &m, size)
@@ -163,9 +163,9 @@ mod tests {
     #[test]
     fn degenerate_landmarks_are_an_error() {
         let p = [Point { x: 5.0, y: 5.0 }; 5];
-        assert!(Affine::similarity(&p, &ARCFACE_112).is_err());
+        assert!(matches!(Affine::similarity(&p, &ARCFACE_112), Err(Error::DegenerateFace { .. })));
         let nan = [Point { x: f32::NAN, y: 0.0 }; 5];
-        assert!(Affine::similarity(&nan, &ARCFACE_112).is_err());
+        assert!(matches!(Affine::similarity(&nan, &ARCFACE_112), Err(Error::DegenerateFace { .. })));
     }
 
     #[test]

@@ -96,10 +96,10 @@ impl DlibPredictor {
     /// dlib's 150 px face chip for landmarks from [`DlibPredictor::landmarks`].
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for degenerate landmarks.
+    /// [`Error::DegenerateFace`] for degenerate landmarks.
     pub fn chip(&self, img: &RgbImage, lm: &[(i64, i64); 5]) -> Result<RgbImage> {
         let pts = lm.map(|(x, y)| (x as f64, y as f64));
-        face_chip(img, &pts, 150, 0.25).map_err(|e| Error::input("landmarks", e.to_string()))
+        face_chip(img, &pts, 150, 0.25).map_err(|e| Error::degenerate(e.to_string()))
     }
 
     /// Landmarks then chip.
@@ -210,10 +210,14 @@ impl DlibShapePredictor {
     /// for a 5- or 68-point shape from [`DlibShapePredictor::landmarks`].
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for a shape of another size or degenerate landmarks.
+    /// [`Error::InvalidInput`] for a shape of another size, [`Error::DegenerateFace`] for
+    /// degenerate landmarks.
     pub fn chip(&self, img: &RgbImage, lm: &[(i64, i64)]) -> Result<RgbImage> {
         let pts: Vec<(f64, f64)> = lm.iter().map(|&(x, y)| (x as f64, y as f64)).collect();
-        face_chip_from_shape(img, &pts, 150, 0.25).map_err(|e| Error::input("landmarks", e.to_string()))
+        if !matches!(pts.len(), 5 | 68) {
+            return Err(Error::input("landmarks", format!("a face chip needs 5 or 68 landmarks, not {}", pts.len())));
+        }
+        face_chip_from_shape(img, &pts, 150, 0.25).map_err(|e| Error::degenerate(e.to_string()))
     }
 
     /// Landmarks then chip.

@@ -62,6 +62,35 @@ pub enum Error {
         /// What is wrong with it.
         detail: String,
     },
+    /// A face's landmarks are too degenerate (collapsed, collinear, non-finite) to align it.
+    /// Pipelines skip such faces; calls on one face report this.
+    #[error("cannot align the face: {detail}")]
+    DegenerateFace {
+        /// What is wrong with the landmarks.
+        detail: String,
+    },
+    /// An input is larger than a configured limit ([`crate::limits`]); nothing was read past it.
+    #[error("{what} exceeds the limit: {actual} > {limit} {unit} (see facecore::limits to raise it)")]
+    LimitExceeded {
+        /// What was too large, e.g. "image file" or "gallery file".
+        what: &'static str,
+        /// The limit in force.
+        limit: u64,
+        /// The size found (a lower bound when reading stopped at the limit).
+        actual: u64,
+        /// The unit of both numbers ("bytes", "pixels", "px").
+        unit: &'static str,
+    },
+    /// An encrypted gallery could not be opened with the given key: wrong key, a file
+    /// forged or altered by someone without the key, no key given for an encrypted file, or
+    /// a key given for an unencrypted one.
+    #[error("gallery key{}: {detail}", path_suffix(.path))]
+    Key {
+        /// The file, when reading from a path.
+        path: Option<PathBuf>,
+        /// What is wrong.
+        detail: String,
+    },
     /// An I/O error, with the path involved.
     #[error("i/o error on {}: {source}", .path.display())]
     Io {
@@ -80,6 +109,14 @@ fn path_suffix(p: &Option<PathBuf>) -> String {
 impl Error {
     pub(crate) fn input(what: &'static str, detail: impl Into<String>) -> Self {
         Error::InvalidInput { what, detail: detail.into() }
+    }
+
+    pub(crate) fn degenerate(detail: impl Into<String>) -> Self {
+        Error::DegenerateFace { detail: detail.into() }
+    }
+
+    pub(crate) fn limit(what: &'static str, limit: u64, actual: u64, unit: &'static str) -> Self {
+        Error::LimitExceeded { what, limit, actual, unit }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

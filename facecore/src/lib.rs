@@ -27,6 +27,7 @@ pub mod eval;
 mod gallery;
 mod geometry;
 mod image;
+pub mod limits;
 mod model;
 pub mod models;
 mod persist;
@@ -39,7 +40,7 @@ pub use crate::detect::{DETECTABLE_FACE_PX, Detector, DetectorConfig, Face, Inpu
 pub use crate::dlib_align::{DlibPredictor, DlibRect, DlibShapePredictor, MAX_SHAPE_PREDICTOR_BYTES};
 pub use crate::embed::{EmbedModel, Embedder, Embedding};
 pub use crate::error::{BoxError, Error, Result};
-pub use crate::gallery::{Gallery, Identity, Match, Person};
+pub use crate::gallery::{Gallery, GalleryKey, Identity, MAX_DIM, MAX_NAME_BYTES, MAX_TEXT_BYTES, Match, Person, PersonId};
 pub use crate::geometry::{Point, Rect};
 pub use crate::image::{Image, ImageView, MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, PixelFormat};
 pub use crate::model::{NodeTime, profile_onnx, time_onnx_pair};

@@ -119,8 +119,9 @@ impl FacePipeline {
     pub fn embed_faces(&self, img: &Image, faces: Vec<Face>) -> Result<Vec<AnalyzedFace>> {
         let one = |face: &Face| match self.recognizer.embed(img, face) {
             Ok(embedding) => Some(Ok(AnalyzedFace { face: *face, embedding })),
-            // A face whose landmarks are degenerate cannot be aligned: skip it.
-            Err(Error::InvalidInput { .. }) => None,
+            // A face whose landmarks are degenerate cannot be aligned: skip it. Every other
+            // failure (engine, bad argument) is the caller's to see.
+            Err(Error::DegenerateFace { .. }) => None,
             Err(e) => Some(Err(e)),
         };
         let workers = self.threads.min(faces.len());

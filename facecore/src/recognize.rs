@@ -177,7 +177,8 @@ impl Recognizer {
     /// The chips one branch would embed for `face` (for inspection and tests).
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for degenerate landmarks or an unknown branch index.
+    /// [`Error::DegenerateFace`] for degenerate landmarks, [`Error::InvalidInput`] for an unknown
+    /// branch index.
     pub fn chip(&self, img: &Image, face: &Face, branch: usize) -> Result<RgbImage> {
         let b = self.branches.get(branch).ok_or_else(|| Error::input("branch", format!("no branch {branch}")))?;
         match b.alignment {
@@ -193,7 +194,7 @@ impl Recognizer {
     /// Embeds one detected face.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for degenerate landmarks, [`Error::Inference`] on engine failure.
+    /// [`Error::DegenerateFace`] for degenerate landmarks, [`Error::Inference`] on engine failure.
     pub fn embed(&self, img: &Image, face: &Face) -> Result<Embedding> {
         let mut fused = Vec::with_capacity(self.branches.len() * 128);
         for (i, b) in self.branches.iter().enumerate() {

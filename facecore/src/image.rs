@@ -199,14 +199,19 @@ impl Image {
         limits.max_image_width = Some(MAX_SIDE);
         limits.max_image_height = Some(MAX_SIDE);
         limits.max_alloc = Some(MAX_PIXELS * 4 + (64 << 20));
-        reader.limits(limits);
-        if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(bytes) {
+        reader.limits(limits.clone());
+        if reader.format() == Some(image::ImageFormat::Jpeg) {
             // The JPEG decoder fills a truncated scan with grey; refuse instead of
-            // silently recognising half a picture.
-            return Err(Error::ImageDecode {
-                path: path.map(Path::to_path_buf),
-                source: "truncated JPEG (no end-of-image marker after the last scan)".into(),
-            });
+            // silently recognising half a picture. What follows the end-of-image marker (the
+            // video of a phone's "motion photo", padding) is not decoded at all.
+            let Some(end) = jpeg_end(bytes) else {
+                return Err(Error::ImageDecode {
+                    path: path.map(Path::to_path_buf),
+                    source: "truncated JPEG (no end-of-image marker after the last scan)".into(),
+                });
+            };
+            reader = ImageReader::with_format(Cursor::new(&bytes[..end]), image::ImageFormat::Jpeg);
+            reader.limits(limits.clone());
         }
         let mut decoder = reader.into_decoder().map_err(|e| decode_err(path, e))?;
         let (w, h) = decoder.dimensions();
@@ -256,11 +261,50 @@ impl Image {
     }
 }
 
-/// A complete JPEG has an end-of-image marker (FF D9) after its last start-of-scan (FF DA).
-/// Thumbnails embedded in EXIF have their own markers, but they precede the main scan.
-fn jpeg_is_complete(b: &[u8]) -> bool {
-    let Some(sos) = b.windows(2).rposition(|w| w == [0xFF, 0xDA]) else { return false };
-    b[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
+/// Where a JPEG ends: the offset just past its end-of-image marker (FF D9), or `None` when
+/// the data runs out first (a truncated file). Found by walking the file's structure as a
+/// decoder does: marker segments are skipped by their length (so the markers of an EXIF
+/// thumbnail inside APP1 do not count), and the entropy-coded data after each start-of-scan
+/// runs to the next marker other than a stuffed zero (FF 00) or a restart (FF D0-D7). Bytes
+/// that are not a marker where one is due are skipped, as libjpeg does. Anything after the
+/// end-of-image marker, however it looks, is not part of the image.
+fn jpeg_end(b: &[u8]) -> Option<usize> {
+    // Offset of the next 0xFF at or after `i`.
+    let next_ff = |i: usize| b.get(i..)?.iter().position(|&x| x == 0xFF).map(|k| i + k);
+    let mut i = 2; // after SOI (FF D8), which the format guess has seen
+    loop {
+        // A marker: FF (any number of fill FFs), then its code.
+        i = next_ff(i)?;
+        while *b.get(i)? == 0xFF {
+            i += 1;
+        }
+        let code = b[i];
+        i += 1;
+        match code {
+            0xD9 => return Some(i),
+            // Standalone markers (no length): TEM, RSTn, SOI; and a stray stuffed zero.
+            0x00 | 0x01 | 0xD0..=0xD8 => {}
+            _ => {
+                let len = usize::from(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]));
+                i += len.max(2);
+                if code == 0xDA {
+                    // Entropy-coded data, up to the next real marker.
+                    loop {
+                        i = next_ff(i)?;
+                        let mut j = i;
+                        while *b.get(j)? == 0xFF {
+                            j += 1;
+                        }
+                        if matches!(b[j], 0x00 | 0xD0..=0xD7) {
+                            i = j + 1;
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl<'a> TryFrom<ImageView<'a>> for Image {
@@ -298,6 +342,25 @@ mod tests {
         assert!(ImageView::new(&buf, MAX_SIDE + 1, 1, 3 * (MAX_SIDE as usize + 1), PixelFormat::Rgb8).is_err());
         // Last row may be short of a full stride.
         assert!(ImageView::new(&buf, 2, 2, 6, PixelFormat::Rgb8).is_ok());
+    }
+
+    #[test]
+    fn jpeg_end_follows_segments_and_scans() {
+        // SOI, an APP1 holding a whole thumbnail's markers, SOS with stuffed bytes, restart
+        // markers and fill bytes, EOI, then trailing data with more markers.
+        let mut j = vec![0xFF, 0xD8];
+        j.extend_from_slice(&[0xFF, 0xE1, 0x00, 0x0A, 0xFF, 0xD8, 0xFF, 0xDA, 0xFF, 0xD9, 0x00, 0x00]);
+        j.extend_from_slice(&[0xFF, 0xFF, 0xDA, 0x00, 0x04, 0x01, 0x02]);
+        j.extend_from_slice(&[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56, 0xFF, 0xFF, 0xD7, 0x78]);
+        j.extend_from_slice(&[0xFF, 0xD9]);
+        let end = j.len();
+        assert_eq!(jpeg_end(&j), Some(end));
+        j.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x02, 0x99, 0xFF, 0xD8]);
+        assert_eq!(jpeg_end(&j), Some(end));
+        // Every cut short of the end of image is truncated.
+        for cut in 0..end {
+            assert_eq!(jpeg_end(&j[..cut]), None, "cut {cut}");
+        }
     }
 
     #[test]

@@ -110,7 +110,9 @@ fn embed_all(
     let out: Mutex<Vec<Vec<Option<Embedding>>>> = Mutex::new(vec![vec![None; files.len()]; recs.len()]);
     let next = Mutex::new(0usize);
     let progress = Mutex::new(Progress::new(label, files.len()));
-    let first_err: Mutex<Option<String>> = Mutex::new(None);
+    // Every unreadable image is reported as it happens; the others are still embedded, and
+    // the evaluation fails at the end (its figures would be wrong without them).
+    let failures = Mutex::new(crate::Failures::default());
     std::thread::scope(|s| {
         for _ in 0..threads.max(1) {
             s.spawn(|| {
@@ -143,10 +145,13 @@ fn embed_all(
                                     o[r][i] = e;
                                 }
                             }
+                            if let Ok(mut f) = failures.lock() {
+                                f.ok();
+                            }
                         }
                         Err(e) => {
-                            if let Ok(mut f) = first_err.lock() {
-                                f.get_or_insert(format!("{}: {e}", files[i].display()));
+                            if let Ok(mut f) = failures.lock() {
+                                f.report(&files[i], &e, false);
                             }
                         }
                     }
@@ -157,9 +162,7 @@ fn embed_all(
             });
         }
     });
-    if let Some(e) = first_err.into_inner().ok().flatten() {
-        return Err(e.into());
-    }
+    failures.into_inner().map_err(|_| "worker panicked")?.finish("no figures computed")?;
     Ok(out.into_inner().map_err(|_| "worker panicked")?)
 }
 
@@ -255,14 +258,35 @@ fn detect(images: &Path, gt: &Path, iou: f32, score: f32, input: u32, min_face: 
     let mut dets = Vec::new();
     let mut dets_policy = Vec::new();
     let mut p = Progress::new("detect", gt.len());
-    for g in &gt {
-        let img = Image::open(images.join(&g.file))?;
-        dets.push(full.detect(&img)?.into_iter().filter(|f| big(&f.bbox)).map(|f| (f.bbox, f.score)).collect::<Vec<_>>());
-        if let Some(d) = &policy {
-            dets_policy.push(d.detect(&img)?.into_iter().map(|f| (f.bbox, f.score)).collect::<Vec<_>>());
+    // An unreadable image is reported and left out of the scores (its ground truth too);
+    // the command fails at the end.
+    let mut failures = crate::Failures::default();
+    let mut read = vec![true; gt.len()];
+    for (k, g) in gt.iter().enumerate() {
+        let path = images.join(&g.file);
+        let r = Image::open(&path).and_then(|img| {
+            let d = full.detect(&img)?.into_iter().filter(|f| big(&f.bbox)).map(|f| (f.bbox, f.score)).collect::<Vec<_>>();
+            let dp = match &policy {
+                Some(pd) => Some(pd.detect(&img)?.into_iter().map(|f| (f.bbox, f.score)).collect::<Vec<_>>()),
+                None => None,
+            };
+            Ok((d, dp))
+        });
+        match r {
+            Ok((d, dp)) => {
+                failures.ok();
+                dets.push(d);
+                dets_policy.extend(dp);
+            }
+            Err(e) => {
+                failures.report(&path, &e, false);
+                read[k] = false;
+            }
         }
         p.tick();
     }
+    let boxes: Vec<Vec<_>> = boxes.into_iter().zip(&read).filter(|(_, r)| **r).map(|(b, _)| b).collect();
+    let images_scored = boxes.len();
     let d = DetectorConfig::default().score_threshold;
     let report = |label: &str, dets: &[Vec<(facecore::Rect, f32)>]| {
         let s = score_detections(&boxes, dets, iou);
@@ -271,12 +295,7 @@ fn detect(images: &Path, gt: &Path, iou: f32, score: f32, input: u32, min_face: 
         let sd = score_detections(&boxes, &dets_default, iou);
         println!(
             "detect [{label}]: {} images, {} faces; at score>={score}: {} detections, AP={:.3}; at the default score>={d}: precision={:.3} recall={:.3}",
-            gt.len(),
-            s.gt,
-            s.detections,
-            s.average_precision,
-            sd.precision,
-            sd.recall
+            images_scored, s.gt, s.detections, s.average_precision, sd.precision, sd.recall
         );
         (sd, s)
     };
@@ -290,7 +309,7 @@ fn detect(images: &Path, gt: &Path, iou: f32, score: f32, input: u32, min_face: 
             sd.precision, sd.recall, s.average_precision
         );
     }
-    Ok(())
+    failures.finish("the figures above leave them out")
 }
 
 /// Person name of an LFW file `lfw-deepfunneled/<name>/<name>_0001.jpg`.

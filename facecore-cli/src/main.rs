@@ -169,6 +169,47 @@ pub(crate) fn expand_inputs(inputs: &[PathBuf]) -> AnyResult<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Inputs that could not be processed. Each is reported as it happens, on stderr and, for
+/// JSON output, as a line `{"image": PATH, "error": MESSAGE}` on stdout; the command goes on
+/// with the other inputs and fails at the end ([`Failures::finish`]).
+#[derive(Default)]
+pub(crate) struct Failures {
+    failed: usize,
+    total: usize,
+}
+
+impl Failures {
+    /// Counts one processed input.
+    pub(crate) fn ok(&mut self) {
+        self.total += 1;
+    }
+
+    /// Reports one input that failed.
+    pub(crate) fn report(&mut self, path: &Path, e: &dyn std::error::Error, json: bool) {
+        self.total += 1;
+        self.failed += 1;
+        let mut msg = e.to_string();
+        let mut src = e.source();
+        while let Some(s) = src {
+            msg.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        eprintln!("facecore: {}: {msg}", path.display());
+        if json {
+            println!("{}", json!({"image": path, "error": msg}));
+        }
+    }
+
+    /// An error naming how many inputs failed, if any did; `note` says what that means.
+    pub(crate) fn finish(&self, note: &str) -> AnyResult {
+        if self.failed == 0 {
+            return Ok(());
+        }
+        let sep = if note.is_empty() { "" } else { "; " };
+        Err(format!("{} of {} images could not be processed{sep}{note}", self.failed, self.total).into())
+    }
+}
+
 fn is_image(p: &Path) -> bool {
     matches!(p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(), Some("jpg" | "jpeg" | "png"))
 }
@@ -181,9 +222,16 @@ fn run(cmd: Cmd) -> AnyResult {
     match cmd {
         Cmd::Detect { images, json, annotate, score } => {
             let det = facecore::Detector::bundled(DetectorConfig { score_threshold: score, ..Default::default() })?;
+            let mut failures = Failures::default();
             for path in expand_inputs(&images)? {
-                let img = Image::open(&path)?;
-                let faces = det.detect(&img)?;
+                let (img, faces) = match Image::open(&path).and_then(|img| det.detect(&img).map(|f| (img, f))) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        failures.report(&path, &e, json);
+                        continue;
+                    }
+                };
+                failures.ok();
                 for f in &faces {
                     let lm: Vec<[f32; 2]> = f.landmarks.iter().map(|p| [p.x, p.y]).collect();
                     if json {
@@ -200,15 +248,23 @@ fn run(cmd: Cmd) -> AnyResult {
                     annotate::write(&img, &labels, &dir.join(annotated_name(&path)))?;
                 }
             }
-            Ok(())
+            failures.finish("")
         }
         Cmd::Enroll { common, gallery, name, images } => {
             let pipeline = FacePipeline::from_preset(common.preset)?;
             let mut g = Gallery::load_or_new(&gallery)?;
             let mut added = 0;
+            let mut failures = Failures::default();
             for path in expand_inputs(&images)? {
-                let img = Image::open(&path)?;
-                match pipeline.embed_best(&img)? {
+                let best = match Image::open(&path).and_then(|img| pipeline.embed_best(&img)) {
+                    Ok(best) => best,
+                    Err(e) => {
+                        failures.report(&path, &e, common.json);
+                        continue;
+                    }
+                };
+                failures.ok();
+                match best {
                     Some(f) => {
                         g.enroll(&name, &f.embedding)?;
                         added += 1;
@@ -216,6 +272,9 @@ fn run(cmd: Cmd) -> AnyResult {
                     None => eprintln!("facecore: no face found in {}", path.display()),
                 }
             }
+            // All or nothing: a batch with unreadable images enrols none of it, so that running
+            // it again once they are fixed does not enrol the others twice.
+            failures.finish(&format!("nothing enrolled, {} is unchanged", gallery.display()))?;
             if added == 0 {
                 return Err(format!("no face enrolled for {name}").into());
             }
@@ -231,10 +290,18 @@ fn run(cmd: Cmd) -> AnyResult {
             let pipeline = FacePipeline::from_preset(common.preset)?;
             let g = Gallery::load(&gallery)?;
             let threshold = op.threshold(pipeline.recognizer().space())?;
+            let mut failures = Failures::default();
             for path in expand_inputs(&inputs)? {
-                let img = Image::open(&path)?;
+                let (img, faces) = match Image::open(&path).and_then(|img| pipeline.analyze(&img).map(|f| (img, f))) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        failures.report(&path, &e, common.json);
+                        continue;
+                    }
+                };
+                failures.ok();
                 let mut labels = Vec::new();
-                for f in pipeline.analyze(&img)? {
+                for f in faces {
                     let (name, score) = match g.identify(&f.embedding, threshold)? {
                         Identity::Known(m) => (m.name, m.score),
                         Identity::Unknown(best) => ("unknown".to_string(), best.map_or(0.0, |m| m.score)),
@@ -254,7 +321,7 @@ fn run(cmd: Cmd) -> AnyResult {
                     annotate::write(&img, &labels, &dir.join(annotated_name(&path)))?;
                 }
             }
-            Ok(())
+            failures.finish("")
         }
         Cmd::Verify { common, op, image1, image2 } => {
             let pipeline = FacePipeline::from_preset(common.preset)?;

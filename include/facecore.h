@@ -30,6 +30,16 @@
 
 
 /**
+ * `facecore_match.id` when there is no candidate at all (empty gallery). Person ids start at 1.
+ */
+#define FACECORE_NO_PERSON 0
+
+/**
+ * Size of a gallery key in bytes.
+ */
+#define FACECORE_GALLERY_KEY_BYTES 32
+
+/**
  * Bytes of the largest aligned face chip (150 x 150 RGB): an `facecore_align` buffer of this
  * size always suffices.
  */
@@ -97,6 +107,24 @@ typedef enum facecore_status {
    * A handle argument is not a live handle of the expected type (freed, or another type).
    */
   FACECORE_STATUS_WRONG_HANDLE = 12,
+  /**
+   * A face's landmarks are too degenerate to align it (collapsed or non-finite points).
+   */
+  FACECORE_STATUS_DEGENERATE_FACE = 13,
+  /**
+   * An input is larger than a configured limit (see `facecore_limit_set`); nothing was
+   * read past the limit.
+   */
+  FACECORE_STATUS_LIMIT_EXCEEDED = 14,
+  /**
+   * An encrypted gallery could not be opened with the given key: wrong key, a forged or
+   * altered file, no key for an encrypted file, or a key for an unencrypted one.
+   */
+  FACECORE_STATUS_KEY = 15,
+  /**
+   * No person with this id is enrolled (removed, or never enrolled).
+   */
+  FACECORE_STATUS_NO_SUCH_PERSON = 16,
   /**
    * An error facecore does not classify yet (a newer core error); see the message.
    */
@@ -186,6 +214,36 @@ typedef enum facecore_operating_point {
    */
   FACECORE_OPERATING_POINT_BEST_ACCURACY = 2,
 } facecore_operating_point;
+
+/**
+ * One size limit (see `facecore_limit_get` / `facecore_limit_set`).
+ */
+typedef enum facecore_limit {
+  /**
+   * Largest encoded image file or buffer, in bytes (default 512 MiB).
+   */
+  FACECORE_LIMIT_IMAGE_FILE_BYTES = 0,
+  /**
+   * Largest image side, in pixels (default 16384; at most 65535).
+   */
+  FACECORE_LIMIT_IMAGE_SIDE = 1,
+  /**
+   * Largest image area, in pixels (default 67108864).
+   */
+  FACECORE_LIMIT_IMAGE_PIXELS = 2,
+  /**
+   * Largest frame side the detector runs on at native input size, in pixels (default 4096).
+   */
+  FACECORE_LIMIT_NATIVE_DETECTOR_SIDE = 3,
+  /**
+   * Largest gallery file or buffer, in bytes (default 2 GiB).
+   */
+  FACECORE_LIMIT_GALLERY_FILE_BYTES = 4,
+  /**
+   * Largest model file or buffer, in bytes (default 512 MiB).
+   */
+  FACECORE_LIMIT_MODEL_FILE_BYTES = 5,
+} facecore_limit;
 
 /**
  * An image decoded by facecore (JPEG or PNG, EXIF orientation applied), held as RGB.
@@ -301,10 +359,10 @@ typedef struct facecore_face {
  */
 typedef struct facecore_match {
   /**
-   * The person's index in enrolment order (see `facecore_gallery_person_name`), or
-   * SIZE_MAX.
+   * The person's stable id (given at enrolment, never reused in this gallery, kept across
+   * save and load; see `facecore_gallery_person_name`), or FACECORE_NO_PERSON.
    */
-  size_t index;
+  uint64_t id;
   /**
    * Best cosine similarity between the probe and the person's embeddings (-1..1).
    */
@@ -438,7 +496,10 @@ enum facecore_status facecore_detector_new_from_file(const char *path,
 
 /**
  * @brief Creates a detector from YuNet ONNX bytes in memory (for firmware without a file
- * system). The bytes are copied: the caller may free them after the call.
+ * system). The bytes must be the bundled model's file (same SHA-256, see `facecore models
+ * list`), else FACECORE_STATUS_MODEL_LOAD; your own network goes through
+ * `facecore_detector_new_custom_from_memory`. The bytes are copied: the caller may free them
+ * after the call.
  *
  * # Safety
  * `onnx` is readable for `len` bytes; `options` is NULL or a live handle; `out` is valid for
@@ -448,6 +509,20 @@ enum facecore_status facecore_detector_new_from_memory(const uint8_t *onnx,
                                                        size_t len,
                                                        const struct facecore_detector_options *options,
                                                        struct facecore_detector **out);
+
+/**
+ * @brief Creates a detector from your own YuNet-compatible ONNX network in memory (a
+ * retrained YuNet: same input and outputs), checked by its output shapes only. Fails with
+ * FACECORE_STATUS_LIMIT_EXCEEDED over the model limit, FACECORE_STATUS_MODEL_LOAD for a
+ * network without YuNet's outputs.
+ *
+ * # Safety
+ * As `facecore_detector_new_from_memory`.
+ */
+enum facecore_status facecore_detector_new_custom_from_memory(const uint8_t *onnx,
+                                                              size_t len,
+                                                              const struct facecore_detector_options *options,
+                                                              struct facecore_detector **out);
 
 /**
  * @brief Frees a detector. NULL is a no-op.
@@ -509,14 +584,67 @@ enum facecore_status facecore_gallery_load_from_memory(const uint8_t *data,
                                                        struct facecore_gallery **out);
 
 /**
- * @brief Writes the gallery file atomically (temporary file, fsync, rename): a crash leaves
- * the old or the new file, never a torn one.
+ * @brief Reads an encrypted gallery file written by `facecore_gallery_save_encrypted`, with
+ * its 32-byte key.
+ *
+ * Fails with FACECORE_STATUS_KEY for a wrong key, a forged or altered file, or an
+ * unencrypted file (a plain file in place of an encrypted one may be a substitution);
+ * otherwise as `facecore_gallery_load`.
+ *
+ * # Safety
+ * `path` is a NUL-terminated string; `key` is readable for `key_len` bytes; `out` is valid
+ * for one write.
+ */
+enum facecore_status facecore_gallery_load_encrypted(const char *path,
+                                                     const uint8_t *key,
+                                                     size_t key_len,
+                                                     struct facecore_gallery **out);
+
+/**
+ * @brief Parses an encrypted gallery held in memory. As `facecore_gallery_load_encrypted`.
+ *
+ * # Safety
+ * `data` is readable for `len` bytes; `key` for `key_len` bytes; `out` is valid for one write.
+ */
+enum facecore_status facecore_gallery_load_encrypted_from_memory(const uint8_t *data,
+                                                                 size_t len,
+                                                                 const uint8_t *key,
+                                                                 size_t key_len,
+                                                                 struct facecore_gallery **out);
+
+/**
+ * @brief Writes the gallery file atomically (exclusive temporary file, fsync, rename, fsync of
+ * the folder): a crash leaves the old or the new file, never a torn one. Saves of one path
+ * take turns (threads and processes); a new file gets mode 0600, an existing one keeps its
+ * mode. Serialises under the gallery's read lock, writes after releasing it.
  *
  * # Safety
  * `gallery` is a live handle; `path` is a NUL-terminated string.
  */
 enum facecore_status facecore_gallery_save(const struct facecore_gallery *gallery,
                                            const char *path);
+
+/**
+ * @brief As `facecore_gallery_save`, encrypted (XChaCha20-Poly1305) with a 32-byte key that
+ * the caller keeps: the file reveals no name, metadata or embedding, and any change to it is
+ * detected when loading.
+ *
+ * # Safety
+ * `gallery` is a live handle; `path` is a NUL-terminated string; `key` is readable for
+ * `key_len` bytes.
+ */
+enum facecore_status facecore_gallery_save_encrypted(const struct facecore_gallery *gallery,
+                                                     const char *path,
+                                                     const uint8_t *key,
+                                                     size_t key_len);
+
+/**
+ * @brief Fills `out` with a new random gallery key from the operating system's generator.
+ *
+ * # Safety
+ * `out` is writable for `out_len` bytes (FACECORE_GALLERY_KEY_BYTES).
+ */
+enum facecore_status facecore_gallery_key_generate(uint8_t *out, size_t out_len);
 
 /**
  * @brief Serialises the gallery (the bytes of a gallery file) into `out` (`out_len` bytes).
@@ -532,6 +660,21 @@ enum facecore_status facecore_gallery_save_to_memory(const struct facecore_galle
                                                      uint8_t *out,
                                                      size_t out_len,
                                                      size_t *out_size);
+
+/**
+ * @brief As `facecore_gallery_save_to_memory`, encrypted with a 32-byte key. Each call
+ * encrypts anew (a fresh random nonce): ask for the size with `out_len` 0, then call again
+ * with a buffer of at least that size (the size is the same every time).
+ *
+ * # Safety
+ * As `facecore_gallery_save_to_memory`; `key` is readable for `key_len` bytes.
+ */
+enum facecore_status facecore_gallery_save_encrypted_to_memory(const struct facecore_gallery *gallery,
+                                                               const uint8_t *key,
+                                                               size_t key_len,
+                                                               uint8_t *out,
+                                                               size_t out_len,
+                                                               size_t *out_size);
 
 /**
  * @brief Frees a gallery. NULL is a no-op.
@@ -553,17 +696,19 @@ size_t facecore_gallery_len(const struct facecore_gallery *gallery);
  * @brief Adds an embedding of `dim` floats from embedding space `space` (the recognizer's or
  * pipeline's space id) to person `name` (UTF-8, 1..1024 bytes), creating the person if needed.
  *
+ * `*out_id` (when `out_id` is not NULL) receives the person's stable id.
  * Fails with FACECORE_STATUS_MODEL_MISMATCH when the gallery holds another space.
  *
  * # Safety
  * `gallery` is a live handle; `name` and `space` are NUL-terminated strings; `embedding` is
- * readable for `dim` floats.
+ * readable for `dim` floats; `out_id` is NULL or valid for one write.
  */
 enum facecore_status facecore_gallery_enroll(struct facecore_gallery *gallery,
                                              const char *name,
                                              const char *space,
                                              const float *embedding,
-                                             size_t dim);
+                                             size_t dim,
+                                             uint64_t *out_id);
 
 /**
  * @brief Sets a person's free-form metadata (UTF-8, at most 1 MiB).
@@ -577,7 +722,8 @@ enum facecore_status facecore_gallery_set_metadata(struct facecore_gallery *gall
 
 /**
  * @brief Removes a person and all their embeddings; `*out_removed` tells whether they were
- * enrolled. Later people move down one index.
+ * enrolled. Other people keep their ids (later people move down one index in
+ * `facecore_gallery_person_at`).
  *
  * # Safety
  * `gallery` is a live handle; `name` is a NUL-terminated string; `out_removed` is valid for
@@ -588,22 +734,69 @@ enum facecore_status facecore_gallery_remove(struct facecore_gallery *gallery,
                                              bool *out_removed);
 
 /**
- * @brief Copies the name of person `index` (enrolment order) into `out` (`out_len` bytes,
- * NUL-terminated).
+ * @brief Removes the person with id `id`; `*out_removed` tells whether they were enrolled.
+ *
+ * # Safety
+ * `gallery` is a live handle; `out_removed` is valid for one write.
+ */
+enum facecore_status facecore_gallery_remove_id(struct facecore_gallery *gallery,
+                                                uint64_t id,
+                                                bool *out_removed);
+
+/**
+ * @brief Copies the name of person `id` (from a match, `facecore_gallery_enroll` or
+ * `facecore_gallery_person_at`) into `out` (`out_len` bytes, NUL-terminated). O(1).
  *
  * `*out_size` receives the name's length plus one for the NUL, also on
  * FACECORE_STATUS_BUFFER_TOO_SMALL (then nothing is written to `out`). Fails with
- * FACECORE_STATUS_INVALID_ARGUMENT for an index past the end.
+ * FACECORE_STATUS_NO_SUCH_PERSON when nobody has this id (any more): ids are never reused,
+ * so a match whose person was removed meanwhile is reported, never misnamed.
  *
  * # Safety
  * `gallery` is a live handle; `out` is writable for `out_len` bytes (NULL when 0); `out_size`
  * is valid for one write.
  */
 enum facecore_status facecore_gallery_person_name(const struct facecore_gallery *gallery,
-                                                  size_t index,
+                                                  uint64_t id,
                                                   char *out,
                                                   size_t out_len,
                                                   size_t *out_size);
+
+/**
+ * @brief Copies the metadata of person `id` into `out`. As `facecore_gallery_person_name`.
+ *
+ * # Safety
+ * As `facecore_gallery_person_name`.
+ */
+enum facecore_status facecore_gallery_person_metadata(const struct facecore_gallery *gallery,
+                                                      uint64_t id,
+                                                      char *out,
+                                                      size_t out_len,
+                                                      size_t *out_size);
+
+/**
+ * @brief `*out_id` receives the id of person `name`. O(1). Fails with
+ * FACECORE_STATUS_NO_SUCH_PERSON when nobody has this name.
+ *
+ * # Safety
+ * `gallery` is a live handle; `name` is a NUL-terminated string; `out_id` is valid for one
+ * write.
+ */
+enum facecore_status facecore_gallery_person_id(const struct facecore_gallery *gallery,
+                                                const char *name,
+                                                uint64_t *out_id);
+
+/**
+ * @brief `*out_id` receives the id of the person at `index` in enrolment order (0 ..
+ * `facecore_gallery_len` - 1), to list the people. O(1). Indices shift when people are
+ * removed; ids do not. Fails with FACECORE_STATUS_INVALID_ARGUMENT past the end.
+ *
+ * # Safety
+ * `gallery` is a live handle; `out_id` is valid for one write.
+ */
+enum facecore_status facecore_gallery_person_at(const struct facecore_gallery *gallery,
+                                                size_t index,
+                                                uint64_t *out_id);
 
 /**
  * @brief The `capacity` best people for a probe embedding, best first (each person scored by
@@ -626,7 +819,7 @@ enum facecore_status facecore_gallery_search(const struct facecore_gallery *gall
 /**
  * @brief Open-set identification: `*out_known` is true when the best person's score reaches
  * `threshold` (from `facecore_threshold` or your own). `*out_best` receives the best candidate
- * either way (index SIZE_MAX when the gallery is empty).
+ * either way (id FACECORE_NO_PERSON when the gallery is empty).
  *
  * # Safety
  * `gallery` is a live handle; `space` a NUL-terminated string; `probe` readable for `dim`
@@ -682,6 +875,22 @@ enum facecore_status facecore_decoded_image_view(const struct facecore_decoded_i
  * `image` is NULL or a live handle, not used afterwards.
  */
 void facecore_decoded_image_free(struct facecore_decoded_image *image);
+
+/**
+ * @brief `*out_value` receives the current value of limit `limit` (a `facecore_limit` value).
+ *
+ * # Safety
+ * `out_value` is valid for one write.
+ */
+enum facecore_status facecore_limit_get(uint32_t limit, uint64_t *out_value);
+
+/**
+ * @brief Sets limit `limit` (a `facecore_limit` value) for the whole process; calls already
+ * running keep the old value. Inputs over a limit fail with FACECORE_STATUS_LIMIT_EXCEEDED
+ * before anything is read. Fails with FACECORE_STATUS_INVALID_ARGUMENT for 0 or a value out
+ * of the limit's range.
+ */
+enum facecore_status facecore_limit_set(uint32_t limit, uint64_t value);
 
 /**
  * @brief The manifest name of model file `index` (0 to `facecore_model_file_count() - 1`), or
@@ -862,7 +1071,10 @@ enum facecore_status facecore_embedder_new_from_file(uint32_t model,
 
 /**
  * @brief Loads network `model` from ONNX bytes in memory (copied; the caller may free them
- * after the call). As `facecore_embedder_new`.
+ * after the call). The bytes must be the bundled model's file (same SHA-256), else
+ * FACECORE_STATUS_MODEL_LOAD: embeddings carry the model's space and its calibrated
+ * thresholds, which another network may not claim. Your own network goes through
+ * `facecore_embedder_new_custom_from_memory`. As `facecore_embedder_new`.
  *
  * # Safety
  * `onnx` is readable for `len` bytes; `out` is valid for one write.
@@ -871,6 +1083,24 @@ enum facecore_status facecore_embedder_new_from_memory(uint32_t model,
                                                        const uint8_t *onnx,
                                                        size_t len,
                                                        struct facecore_embedder **out);
+
+/**
+ * @brief Loads your own embedding network (a fine-tuned SFace, a retrained dlib ResNet) that
+ * takes the chips of `like_model` (a `facecore_embed_model`: same input size, alignment and
+ * pixels) and outputs as many values. Its embeddings carry the embedding space `space`
+ * (printable UTF-8, 1..256 bytes), which must not be one of facecore's own: they get no
+ * bundled thresholds (`facecore_threshold` fails with FACECORE_STATUS_NO_THRESHOLD; pass your
+ * own). Fails with FACECORE_STATUS_LIMIT_EXCEEDED over the model limit.
+ *
+ * # Safety
+ * `space` is a NUL-terminated string; `onnx` is readable for `len` bytes; `out` is valid for
+ * one write.
+ */
+enum facecore_status facecore_embedder_new_custom_from_memory(uint32_t like_model,
+                                                              const char *space,
+                                                              const uint8_t *onnx,
+                                                              size_t len,
+                                                              struct facecore_embedder **out);
 
 /**
  * @brief Frees an embedder. NULL is a no-op. Recognizers made from it stay valid.

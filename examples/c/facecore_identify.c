@@ -170,7 +170,7 @@ int main(int argc, char **argv) {
     if (enroll_name) {
         if (count == 0) { fprintf(stderr, "facecore_identify: no face in %s\n", image_path); goto out; }
         /* Faces come best first. */
-        if ((s = facecore_gallery_enroll(gallery, enroll_name, space, embeddings, dim)) != FACECORE_STATUS_OK) { rc = fail("enrolling", s); goto out; }
+        if ((s = facecore_gallery_enroll(gallery, enroll_name, space, embeddings, dim, NULL)) != FACECORE_STATUS_OK) { rc = fail("enrolling", s); goto out; }
         if ((s = facecore_gallery_save(gallery, gallery_path)) != FACECORE_STATUS_OK) { rc = fail("saving the gallery", s); goto out; }
         printf("enrolled %s from %s into %s (%zu people)\n", enroll_name, image_path, gallery_path, facecore_gallery_len(gallery));
         rc = 0;
@@ -190,13 +190,13 @@ int main(int argc, char **argv) {
         size_t name_size = 0;
         s = facecore_gallery_identify(gallery, space, embeddings + i * dim, dim, threshold, &best, &known);
         if (s != FACECORE_STATUS_OK) { rc = fail("identifying", s); goto out; }
-        if (best.index != SIZE_MAX) {
-            s = facecore_gallery_person_name(gallery, best.index, name, sizeof name, &name_size);
+        if (best.id != FACECORE_NO_PERSON) {
+            s = facecore_gallery_person_name(gallery, best.id, name, sizeof name, &name_size);
             if (s != FACECORE_STATUS_OK && s != FACECORE_STATUS_BUFFER_TOO_SMALL) { rc = fail("reading a name", s); goto out; }
         }
         printf("face %zu: box x=%.0f y=%.0f w=%.0f h=%.0f score=%.2f -> ", i, f->x, f->y, f->width, f->height, f->score);
         if (known) printf("%s (%.3f)\n", name, best.score);
-        else if (best.index != SIZE_MAX) printf("unknown (closest %s, %.3f)\n", name, best.score);
+        else if (best.id != FACECORE_NO_PERSON) printf("unknown (closest %s, %.3f)\n", name, best.score);
         else printf("unknown (empty gallery)\n");
     }
     rc = 0;

@@ -36,6 +36,16 @@ pub enum facecore_status {
     NoThreshold = 11,
     /// A handle argument is not a live handle of the expected type (freed, or another type).
     WrongHandle = 12,
+    /// A face's landmarks are too degenerate to align it (collapsed or non-finite points).
+    DegenerateFace = 13,
+    /// An input is larger than a configured limit (see `facecore_limit_set`); nothing was
+    /// read past the limit.
+    LimitExceeded = 14,
+    /// An encrypted gallery could not be opened with the given key: wrong key, a forged or
+    /// altered file, no key for an encrypted file, or a key for an unencrypted one.
+    Key = 15,
+    /// No person with this id is enrolled (removed, or never enrolled).
+    NoSuchPerson = 16,
     /// An error facecore does not classify yet (a newer core error); see the message.
     Unknown = 99,
     /// A bug inside facecore was caught at the boundary; the process is intact. See the message.
@@ -74,6 +84,9 @@ pub(crate) fn status_of(e: &facecore::Error) -> facecore_status {
         E::Inference { .. } => facecore_status::Inference,
         E::ModelMismatch { .. } => facecore_status::ModelMismatch,
         E::Gallery { .. } => facecore_status::Gallery,
+        E::DegenerateFace { .. } => facecore_status::DegenerateFace,
+        E::LimitExceeded { .. } => facecore_status::LimitExceeded,
+        E::Key { .. } => facecore_status::Key,
         e @ E::Io { .. } if e.is_not_found() => facecore_status::NotFound,
         E::Io { .. } => facecore_status::Io,
         _ => facecore_status::Unknown,
@@ -93,17 +106,18 @@ thread_local! {
 fn set_last_error(message: String) {
     // Interior NULs cannot appear in a C string: replace them rather than lose the message.
     let c = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = Some(c));
+    // `try_with`/`try_borrow_mut`: never panic, even during thread teardown or re-entrance.
+    let _ = LAST_ERROR.try_with(|e| e.try_borrow_mut().map(|mut e| *e = Some(c)));
 }
 
 fn clear_last_error() {
-    LAST_ERROR.with(|e| *e.borrow_mut() = None);
+    let _ = LAST_ERROR.try_with(|e| e.try_borrow_mut().map(|mut e| *e = None));
 }
 
 /// The message of the last failed call on this thread, or NULL when the last fallible call
 /// succeeded.
 pub(crate) fn last_error_ptr() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ref().map_or(std::ptr::null(), |c| c.as_ptr()))
+    LAST_ERROR.try_with(|e| e.try_borrow().ok().and_then(|e| e.as_ref().map(|c| c.as_ptr()))).ok().flatten().unwrap_or(std::ptr::null())
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -117,15 +131,24 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// Runs the body of a fallible entry point: clears the last error, catches panics, maps the
 /// failure to a status and records its message.
 pub(crate) fn boundary(body: impl FnOnce() -> Result<(), Fail>) -> facecore_status {
-    clear_last_error();
-    match catch_unwind(AssertUnwindSafe(body)) {
+    // Everything, the thread-local bookkeeping included, runs under catch_unwind: no panic
+    // may unwind into C (that aborts the process).
+    let run = || {
+        clear_last_error();
+        body()
+    };
+    match catch_unwind(AssertUnwindSafe(run)) {
         Ok(Ok(())) => facecore_status::Ok,
         Ok(Err(fail)) => {
-            set_last_error(fail.message);
-            fail.status
+            let status = fail.status;
+            let _ = catch_unwind(AssertUnwindSafe(|| set_last_error(fail.message)));
+            status
         }
         Err(payload) => {
-            set_last_error(format!("internal error (panic caught at the C boundary): {}", panic_message(&*payload)));
+            let message = format!("internal error (panic caught at the C boundary): {}", panic_message(&*payload));
+            // Recording the message can only fail if the thread-local is gone (thread exit);
+            // the status still reports the failure.
+            let _ = catch_unwind(AssertUnwindSafe(|| set_last_error(message)));
             facecore_status::Panic
         }
     }
@@ -296,9 +319,9 @@ pub(crate) unsafe fn path_arg(p: *const c_char, arg: &str) -> Result<std::path::
     }
 }
 
-/// Reads a whole file, mapping errors like the core does.
-pub(crate) fn read_file(path: &std::path::Path) -> Result<Vec<u8>, Fail> {
-    std::fs::read(path).map_err(|source| Fail::from(facecore::Error::Io { path: path.to_path_buf(), source }))
+/// Reads a whole model file, refusing files over the model limit before reading them.
+pub(crate) fn read_model_file(path: &std::path::Path) -> Result<Vec<u8>, Fail> {
+    Ok(facecore::limits::read_file("model file", path, facecore::limits::get().model_file_bytes)?)
 }
 
 #[cfg(test)]
@@ -328,6 +351,9 @@ mod tests {
             E::Inference { model: "m", source: "x".into() },
             E::ModelMismatch { left: String::new(), right: String::new() },
             E::Gallery { path: None, detail: String::new() },
+            E::DegenerateFace { detail: String::new() },
+            E::LimitExceeded { what: "x", limit: 1, actual: 2, unit: "bytes" },
+            E::Key { path: None, detail: String::new() },
             io(std::io::ErrorKind::PermissionDenied),
             io(std::io::ErrorKind::NotFound),
         ];

@@ -5,7 +5,7 @@ use std::ffi::c_char;
 use facecore::{Detector, DetectorConfig, InputSize};
 
 use crate::boundary::{
-    Fail, boundary, facecore_status, handle, handle_free, handle_ref, out_arg, path_arg, read_file, slice, slice_mut, write,
+    Fail, boundary, facecore_status, handle, handle_free, handle_ref, out_arg, path_arg, read_model_file, slice, slice_mut, write,
 };
 use crate::image::{facecore_face, facecore_image, image_arg};
 
@@ -141,9 +141,24 @@ pub(crate) unsafe fn config_arg(options: *const facecore_detector_options) -> Re
 /// As the public constructors.
 unsafe fn create(onnx: Option<&[u8]>, options: *const facecore_detector_options, out: *mut *mut facecore_detector) -> Result<(), Fail> {
     // SAFETY: forwarded caller contract.
+    unsafe { create_as(onnx, false, options, out) }
+}
+
+/// As [`create`]; `custom` loads the bytes as the caller's own YuNet-compatible network.
+///
+/// # Safety
+/// As the public constructors.
+unsafe fn create_as(
+    onnx: Option<&[u8]>,
+    custom: bool,
+    options: *const facecore_detector_options,
+    out: *mut *mut facecore_detector,
+) -> Result<(), Fail> {
+    // SAFETY: forwarded caller contract.
     let config = unsafe { config_arg(options) }?;
     let out = out_arg(out, "out")?;
     let detector = match onnx {
+        Some(bytes) if custom => Detector::custom(bytes, config)?,
         Some(bytes) => Detector::from_onnx(bytes, config)?,
         None => Detector::bundled(config)?,
     };
@@ -186,14 +201,17 @@ pub unsafe extern "C" fn facecore_detector_new_from_file(
         // SAFETY: forwarded caller contract.
         let path = unsafe { path_arg(path, "path") }?;
         out_arg(out, "out")?;
-        let bytes = read_file(&path)?;
+        let bytes = read_model_file(&path)?;
         // SAFETY: forwarded caller contract.
         unsafe { create(Some(&bytes), options, out) }
     })
 }
 
 /// @brief Creates a detector from YuNet ONNX bytes in memory (for firmware without a file
-/// system). The bytes are copied: the caller may free them after the call.
+/// system). The bytes must be the bundled model's file (same SHA-256, see `facecore models
+/// list`), else FACECORE_STATUS_MODEL_LOAD; your own network goes through
+/// `facecore_detector_new_custom_from_memory`. The bytes are copied: the caller may free them
+/// after the call.
 ///
 /// # Safety
 /// `onnx` is readable for `len` bytes; `options` is NULL or a live handle; `out` is valid for
@@ -213,6 +231,31 @@ pub unsafe extern "C" fn facecore_detector_new_from_memory(
         let bytes = unsafe { slice(onnx, len, "onnx") }?;
         // SAFETY: forwarded caller contract.
         unsafe { create(Some(bytes), options, out) }
+    })
+}
+
+/// @brief Creates a detector from your own YuNet-compatible ONNX network in memory (a
+/// retrained YuNet: same input and outputs), checked by its output shapes only. Fails with
+/// FACECORE_STATUS_LIMIT_EXCEEDED over the model limit, FACECORE_STATUS_MODEL_LOAD for a
+/// network without YuNet's outputs.
+///
+/// # Safety
+/// As `facecore_detector_new_from_memory`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn facecore_detector_new_custom_from_memory(
+    onnx: *const u8,
+    len: usize,
+    options: *const facecore_detector_options,
+    out: *mut *mut facecore_detector,
+) -> facecore_status {
+    boundary(|| {
+        if onnx.is_null() {
+            return Err(Fail::null("onnx"));
+        }
+        // SAFETY: forwarded caller contract.
+        let bytes = unsafe { slice(onnx, len, "onnx") }?;
+        // SAFETY: forwarded caller contract.
+        unsafe { create_as(Some(bytes), true, options, out) }
     })
 }
 

@@ -4,9 +4,7 @@ use std::ffi::c_char;
 
 use facecore::{Face, Image, ImageView, PixelFormat, Point, Rect};
 
-use crate::boundary::{
-    Fail, arg_ref, boundary, facecore_status, handle, handle_free, handle_ref, out_arg, path_arg, read_file, slice, write,
-};
+use crate::boundary::{Fail, arg_ref, boundary, facecore_status, handle, handle_free, handle_ref, out_arg, path_arg, slice, write};
 
 /// Layout of one pixel in a `facecore_image` (the `format` field takes these values).
 #[repr(C)]
@@ -140,11 +138,7 @@ pub unsafe extern "C" fn facecore_decoded_image_new_from_file(
         // SAFETY: forwarded caller contract.
         let path = unsafe { path_arg(path, "path") }?;
         let out = out_arg(out, "out")?;
-        let bytes = read_file(&path)?;
-        let image = Image::decode(&bytes).map_err(|e| match e {
-            facecore::Error::ImageDecode { source, .. } => Fail::from(facecore::Error::ImageDecode { path: Some(path.clone()), source }),
-            e => Fail::from(e),
-        })?;
+        let image = Image::open(&path)?;
         // SAFETY: `out` checked non-NULL; valid per the caller's contract.
         unsafe { write(out, facecore_decoded_image::boxed(image)) };
         Ok(())

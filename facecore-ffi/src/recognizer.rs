@@ -5,7 +5,8 @@ use std::ffi::{CString, c_char};
 use facecore::{Alignment, Branch, EmbedModel, Embedder, Preset, Recognizer};
 
 use crate::boundary::{
-    Fail, boundary, facecore_status, getter, handle, handle_free, handle_ref, out_arg, path_arg, read_file, slice, slice_mut, write,
+    Fail, boundary, facecore_status, getter, handle, handle_free, handle_ref, out_arg, path_arg, read_model_file, slice, slice_mut,
+    str_arg, write,
 };
 use crate::image::{face_from_c, facecore_face, facecore_image, image_arg};
 
@@ -90,11 +91,16 @@ pub(crate) fn new_recognizer(recognizer: Recognizer, dim: usize) -> Result<*mut 
 }
 
 fn write_embedder(model: u32, onnx: Option<&[u8]>, out: *mut *mut facecore_embedder) -> Result<(), Fail> {
+    write_embedder_as(model, onnx, None, out)
+}
+
+fn write_embedder_as(model: u32, onnx: Option<&[u8]>, custom_space: Option<&str>, out: *mut *mut facecore_embedder) -> Result<(), Fail> {
     let model = embed_model(model)?;
     let out = out_arg(out, "out")?;
-    let embedder = match onnx {
-        Some(b) => Embedder::from_onnx(model, b)?,
-        None => Embedder::bundled(model)?,
+    let embedder = match (onnx, custom_space) {
+        (Some(b), Some(space)) => Embedder::custom(model, space, b)?,
+        (Some(b), None) => Embedder::from_onnx(model, b)?,
+        (None, _) => Embedder::bundled(model)?,
     };
     // SAFETY: `out` checked non-NULL; valid for one write per the caller's contract.
     unsafe { write(out, facecore_embedder::boxed(embedder)) };
@@ -128,12 +134,15 @@ pub unsafe extern "C" fn facecore_embedder_new_from_file(
         let path = unsafe { path_arg(path, "path") }?;
         embed_model(model)?;
         out_arg(out, "out")?;
-        write_embedder(model, Some(&read_file(&path)?), out)
+        write_embedder(model, Some(&read_model_file(&path)?), out)
     })
 }
 
 /// @brief Loads network `model` from ONNX bytes in memory (copied; the caller may free them
-/// after the call). As `facecore_embedder_new`.
+/// after the call). The bytes must be the bundled model's file (same SHA-256), else
+/// FACECORE_STATUS_MODEL_LOAD: embeddings carry the model's space and its calibrated
+/// thresholds, which another network may not claim. Your own network goes through
+/// `facecore_embedder_new_custom_from_memory`. As `facecore_embedder_new`.
 ///
 /// # Safety
 /// `onnx` is readable for `len` bytes; `out` is valid for one write.
@@ -151,6 +160,36 @@ pub unsafe extern "C" fn facecore_embedder_new_from_memory(
         // SAFETY: forwarded caller contract.
         let bytes = unsafe { slice(onnx, len, "onnx") }?;
         write_embedder(model, Some(bytes), out)
+    })
+}
+
+/// @brief Loads your own embedding network (a fine-tuned SFace, a retrained dlib ResNet) that
+/// takes the chips of `like_model` (a `facecore_embed_model`: same input size, alignment and
+/// pixels) and outputs as many values. Its embeddings carry the embedding space `space`
+/// (printable UTF-8, 1..256 bytes), which must not be one of facecore's own: they get no
+/// bundled thresholds (`facecore_threshold` fails with FACECORE_STATUS_NO_THRESHOLD; pass your
+/// own). Fails with FACECORE_STATUS_LIMIT_EXCEEDED over the model limit.
+///
+/// # Safety
+/// `space` is a NUL-terminated string; `onnx` is readable for `len` bytes; `out` is valid for
+/// one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn facecore_embedder_new_custom_from_memory(
+    like_model: u32,
+    space: *const c_char,
+    onnx: *const u8,
+    len: usize,
+    out: *mut *mut facecore_embedder,
+) -> facecore_status {
+    boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let space = unsafe { str_arg(space, "space") }?;
+        if onnx.is_null() {
+            return Err(Fail::null("onnx"));
+        }
+        // SAFETY: forwarded caller contract.
+        let bytes = unsafe { slice(onnx, len, "onnx") }?;
+        write_embedder_as(like_model, Some(bytes), Some(space), out)
     })
 }
 

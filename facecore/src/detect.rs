@@ -40,13 +40,14 @@ pub enum InputSize {
     /// pixels. The network cost falls with the input area.
     FitLongest(u32),
     /// Keep the frame's own size, padded up to multiples of 32 (no resampling). Frames
-    /// larger than [`MAX_NATIVE_SIDE`] on a side are refused: YuNet's intermediate tensors grow
-    /// with the input area (a 16384 x 4096 frame would need gigabytes).
+    /// larger than [`crate::limits::Limits::native_detector_side`] (default
+    /// [`MAX_NATIVE_SIDE`]) on a side are refused: YuNet's intermediate tensors grow with the
+    /// input area (a 16384 x 4096 frame would need gigabytes).
     Native,
 }
 
-/// The largest frame side [`InputSize::Native`] accepts; larger frames need
-/// [`InputSize::MaxLongest`] or [`InputSize::FitLongest`].
+/// The default largest frame side [`InputSize::Native`] accepts (see [`crate::limits`]);
+/// larger frames need [`InputSize::MaxLongest`] or [`InputSize::FitLongest`].
 pub const MAX_NATIVE_SIDE: u32 = 4096;
 
 /// The smallest face, in network input pixels, that [`InputSize::FitLongest`] keeps when it
@@ -126,11 +127,29 @@ fn round_up_32(v: usize) -> usize {
 }
 
 impl Detector {
-    /// Loads YuNet from ONNX bytes (checksum-verified by [`crate::models`] when bundled).
+    /// Loads YuNet from ONNX bytes, which must be the manifest's file (same SHA-256). Your
+    /// own YuNet-compatible detector goes through [`Detector::custom`].
     ///
     /// # Errors
-    /// [`Error::ModelLoad`] for a file that is not YuNet, [`Error::InvalidInput`] for a bad config.
+    /// [`Error::ModelLoad`] for other bytes, [`Error::InvalidInput`] for a bad config.
     pub fn from_onnx(onnx: &[u8], config: DetectorConfig) -> Result<Self> {
+        crate::models::verify(crate::models::ModelFile::Yunet, onnx)?;
+        Self::load(onnx, config)
+    }
+
+    /// Loads your own detector with YuNet's inputs and outputs (a retrained YuNet), checked
+    /// by its output shapes only.
+    ///
+    /// # Errors
+    /// [`Error::LimitExceeded`] over [`crate::limits::Limits::model_file_bytes`],
+    /// [`Error::ModelLoad`] for a network without YuNet's outputs, [`Error::InvalidInput`] for
+    /// a bad config.
+    pub fn custom(onnx: &[u8], config: DetectorConfig) -> Result<Self> {
+        crate::limits::check_len("model", onnx.len(), crate::limits::get().model_file_bytes)?;
+        Self::load(onnx, config)
+    }
+
+    fn load(onnx: &[u8], config: DetectorConfig) -> Result<Self> {
         config.validate()?;
         let net = Net::from_bytes("yunet-2023mar", onnx)?;
         let det = Detector { net: Arc::new(net), config };
@@ -153,7 +172,7 @@ impl Detector {
     /// # Errors
     /// As [`Detector::from_onnx`], or when `source` lacks a valid file.
     pub fn from_source(source: &crate::models::ModelSource, config: DetectorConfig) -> Result<Self> {
-        Self::from_onnx(&source.load(crate::models::ModelFile::Yunet)?, config)
+        Self::load(&source.load(crate::models::ModelFile::Yunet)?, config)
     }
 
     fn check_outputs(&self) -> Result<()> {
@@ -216,15 +235,10 @@ impl Detector {
     /// # Errors
     /// [`Error::Inference`] if the engine fails.
     pub fn detect(&self, img: &Image) -> Result<Vec<Face>> {
-        if self.config.input_size == InputSize::Native && img.width().max(img.height()) > MAX_NATIVE_SIDE {
-            return Err(Error::input(
-                "image",
-                format!(
-                    "{}x{} is larger than {MAX_NATIVE_SIDE} px on a side, the limit of InputSize::Native; use MaxLongest",
-                    img.width(),
-                    img.height()
-                ),
-            ));
+        let native_cap = crate::limits::get().native_detector_side;
+        if self.config.input_size == InputSize::Native && img.width().max(img.height()) > native_cap {
+            let side = img.width().max(img.height());
+            return Err(Error::limit("image side for InputSize::Native (use MaxLongest)", u64::from(native_cap), u64::from(side), "px"));
         }
         let lb = letterbox(&self.config, img.width(), img.height());
         let input = to_bgr_planes(img, &lb);

@@ -122,25 +122,68 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 pub struct Embedder {
     net: Arc<Net>,
     model: EmbedModel,
+    /// The embedding space its embeddings are tagged with: the model's id, or a custom
+    /// network's own.
+    space: Arc<str>,
+}
+
+/// Largest custom embedding space id, in bytes.
+pub const MAX_SPACE_ID_BYTES: usize = 256;
+
+/// Whether `space` names one of facecore's own spaces (a model's or a fusion's), which a
+/// custom network may not claim: it would inherit their calibrated thresholds.
+pub(crate) fn is_builtin_space(space: &str) -> bool {
+    [EmbedModel::Sface, EmbedModel::DlibResnet].iter().any(|m| m.id() == space) || space.starts_with("fused(")
 }
 
 impl Embedder {
-    /// Loads `model` from ONNX bytes.
+    /// Loads `model` from ONNX bytes, which must be the manifest's file for it (same SHA-256):
+    /// embeddings carry the model's space id, and with it the calibrated thresholds, so a
+    /// different network may not claim it. Your own network goes through [`Embedder::custom`].
     ///
     /// # Errors
-    /// [`Error::ModelLoad`] when the bytes are not a network with the model's input and
-    /// output shapes.
+    /// [`Error::ModelLoad`] when the bytes are not the manifest's file.
     pub fn from_onnx(model: EmbedModel, onnx: &[u8]) -> Result<Self> {
+        crate::models::verify(model.file(), onnx)?;
+        Self::load(model, model.id().into(), onnx)
+    }
+
+    /// Loads your own embedding network (a fine-tuned SFace, a retrained dlib ResNet) that
+    /// takes the chips of `like` (same input size, alignment and pixel layout) and gives an
+    /// output of `like`'s dimension. Its embeddings carry `space`, which must not be one of
+    /// facecore's own: they get no bundled thresholds (calibrate your own, e.g. with
+    /// `facecore calibrate`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an empty, over-long ([`MAX_SPACE_ID_BYTES`]) or built-in
+    /// space id; [`Error::LimitExceeded`] over [`crate::limits::Limits::model_file_bytes`];
+    /// [`Error::ModelLoad`] when the bytes are not a network of the expected shapes.
+    pub fn custom(like: EmbedModel, space: &str, onnx: &[u8]) -> Result<Self> {
+        if space.trim().is_empty() || space.len() > MAX_SPACE_ID_BYTES || space.chars().any(char::is_control) {
+            return Err(Error::input("embedding space id", format!("must be 1 to {MAX_SPACE_ID_BYTES} bytes of printable text")));
+        }
+        if is_builtin_space(space) {
+            return Err(Error::input(
+                "embedding space id",
+                format!("{space:?} is facecore's own space; a custom network needs its own id (its embeddings get no bundled thresholds)"),
+            ));
+        }
+        crate::limits::check_len("model", onnx.len(), crate::limits::get().model_file_bytes)?;
+        Self::load(like, space.into(), onnx)
+    }
+
+    /// Loads a network already verified (or custom), probing it once.
+    fn load(model: EmbedModel, space: Arc<str>, onnx: &[u8]) -> Result<Self> {
         let net = Net::from_bytes(model.id(), onnx)?;
-        let e = Embedder { net: Arc::new(net), model };
+        let e = Embedder { net: Arc::new(net), model, space };
         let s = model.input_size();
         // Probe once: proves the file is the expected network and builds the plan now.
         let out = e
             .net
             .run([1, 3, s as usize, s as usize], &vec![128.0; 3 * (s * s) as usize])
-            .map_err(|err| Error::ModelLoad { model: model.id().into(), detail: format!("not a {s}x{s} embedding network: {err}") })?;
-        if out.first().map(|o| o.data.len()) != Some(model.dim()) {
-            return Err(Error::ModelLoad { model: model.id().into(), detail: format!("expected one output of {} values", model.dim()) });
+            .map_err(|err| Error::ModelLoad { model: e.space.to_string(), detail: format!("not a {s}x{s} embedding network: {err}") })?;
+        if out.len() != 1 || out[0].data.len() != model.dim() {
+            return Err(Error::ModelLoad { model: e.space.to_string(), detail: format!("expected one output of {} values", model.dim()) });
         }
         Ok(e)
     }
@@ -158,10 +201,21 @@ impl Embedder {
     /// # Errors
     /// As [`Embedder::from_onnx`], or when `source` lacks a valid file.
     pub fn from_source(source: &crate::models::ModelSource, model: EmbedModel) -> Result<Self> {
-        Self::from_onnx(model, &source.load(model.file())?)
+        // `load` verified the bytes against the manifest.
+        Self::load(model, model.id().into(), &source.load(model.file())?)
     }
 
-    /// Which network this is.
+    /// The id of the embedding space this network's embeddings carry.
+    pub fn space(&self) -> &str {
+        &self.space
+    }
+
+    /// Whether this is a custom network ([`Embedder::custom`]).
+    pub fn is_custom(&self) -> bool {
+        &*self.space != self.model.id()
+    }
+
+    /// Which network this is (for a custom network: the one whose chips it takes).
     pub fn model(&self) -> EmbedModel {
         self.model
     }
@@ -206,6 +260,6 @@ impl Embedder {
     /// As [`Embedder::run_chips`].
     pub fn embed_chip(&self, chip: &RgbImage) -> Result<Embedding> {
         let raw = self.run_chips(&[chip])?.pop().unwrap_or_default();
-        Embedding::new(self.model.id(), raw)
+        Embedding::new(self.space.clone(), raw)
     }
 }

@@ -605,7 +605,7 @@ impl Gallery {
     }
 
     fn read(path: &Path, key: Option<&GalleryKey>) -> Result<Self> {
-        let bytes = limits::read_capped("gallery file", path, limits::get().gallery_file_bytes)?;
+        let bytes = limits::read_file("gallery file", path, limits::get().gallery_file_bytes)?;
         Self::parse(&bytes, Some(path), key)
     }
 

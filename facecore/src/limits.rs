@@ -90,13 +90,19 @@ pub fn set(limits: Limits) -> Result<()> {
 }
 
 /// Checks an in-memory buffer of `len` bytes against `limit`.
-pub(crate) fn check_len(what: &'static str, len: usize, limit: u64) -> Result<()> {
+///
+/// # Errors
+/// [`Error::LimitExceeded`] when `len > limit`.
+pub fn check_len(what: &'static str, len: usize, limit: u64) -> Result<()> {
     if len as u64 > limit { Err(Error::limit(what, limit, len as u64, "bytes")) } else { Ok(()) }
 }
 
 /// Reads a whole file of at most `limit` bytes: a regular file's size is checked before
 /// reading, and reading stops one byte past the limit (pipes, devices, files that grow).
-pub(crate) fn read_capped(what: &'static str, path: &Path, limit: u64) -> Result<Vec<u8>> {
+///
+/// # Errors
+/// [`Error::Io`] if unreadable or a directory, [`Error::LimitExceeded`] over `limit`.
+pub fn read_file(what: &'static str, path: &Path, limit: u64) -> Result<Vec<u8>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
@@ -121,15 +127,15 @@ mod tests {
 
     #[test]
     fn devices_and_big_files_are_refused_without_reading_them() {
-        let e = read_capped("test file", Path::new("/dev/zero"), 1 << 20).unwrap_err();
+        let e = read_file("test file", Path::new("/dev/zero"), 1 << 20).unwrap_err();
         assert!(matches!(e, Error::LimitExceeded { limit: 1_048_576, actual: 1_048_577, .. }), "{e}");
         let dir = std::env::temp_dir().join(format!("facecore-limits-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let big = dir.join("sparse");
         std::fs::File::create(&big).unwrap().set_len(10 << 30).unwrap();
-        let e = read_capped("test file", &big, 1 << 20).unwrap_err();
+        let e = read_file("test file", &big, 1 << 20).unwrap_err();
         assert!(matches!(e, Error::LimitExceeded { actual: 10_737_418_240, .. }), "{e}");
-        assert!(read_capped("test file", &dir, 1 << 20).is_err());
+        assert!(read_file("test file", &dir, 1 << 20).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -146,14 +146,14 @@ impl Recognizer {
                 Alignment::Template150 | Alignment::DlibChip => 150,
             };
             if size != b.embedder.model().input_size() {
-                return Err(Error::input("recognizer", format!("{:?} alignment does not fit {}", b.alignment, b.embedder.model().id())));
+                return Err(Error::input("recognizer", format!("{:?} alignment does not fit {}", b.alignment, b.embedder.space())));
             }
         }
         let branches: Vec<Branch> = branches.into_iter().map(|b| Branch { weight: b.weight / total, ..b }).collect();
         let space: Arc<str> = if branches.len() == 1 {
-            branches[0].embedder.model().id().into()
+            branches[0].embedder.space().into()
         } else {
-            let parts: Vec<String> = branches.iter().map(|b| format!("{}*{:.3}", b.embedder.model().id(), b.weight)).collect();
+            let parts: Vec<String> = branches.iter().map(|b| format!("{}*{:.3}", b.embedder.space(), b.weight)).collect();
             format!("fused({})", parts.join("+")).into()
         };
         let predictor = if branches.iter().any(|b| b.alignment == Alignment::DlibChip) {
@@ -226,7 +226,7 @@ impl Recognizer {
         } else {
             b.embedder.run_chips(&[chip])?.pop().unwrap_or_default()
         };
-        Embedding::new(b.embedder.model().id(), raw)
+        Embedding::new(b.embedder.space(), raw)
     }
 
     /// The shape predictor, when a branch uses dlib's alignment.

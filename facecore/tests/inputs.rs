@@ -54,6 +54,33 @@ fn wrong_models_are_refused() {
     assert!(matches!(Embedder::from_onnx(EmbedModel::Sface, yunet), Err(Error::ModelLoad { .. })));
     assert!(matches!(Detector::from_onnx(b"not onnx", DetectorConfig::default()), Err(Error::ModelLoad { .. })));
     assert!(Detector::from_onnx(yunet, DetectorConfig { nms_iou: 2.0, ..Default::default() }).is_err());
+    // Bytes from memory are checked against the manifest: one changed weight is refused ...
+    let mut altered = yunet.to_vec();
+    let at = altered.len() / 2; // inside a weight tensor
+    altered[at] ^= 1;
+    assert!(matches!(Detector::from_onnx(&altered, DetectorConfig::default()), Err(Error::ModelLoad { .. })));
+    // ... unless loaded as a custom network, which is checked by its shapes only.
+    assert!(Detector::custom(&altered, DetectorConfig::default()).is_ok());
+    // A custom embedder may not claim a built-in space (and its thresholds) ...
+    for space in ["sface-2021dec", "dlib-resnet-v1", "fused(x)", "", "a\nb"] {
+        assert!(matches!(Embedder::custom(EmbedModel::Sface, space, yunet), Err(Error::InvalidInput { .. })), "{space:?}");
+    }
+    // ... and must have the shapes of the model whose chips it takes.
+    assert!(matches!(Embedder::custom(EmbedModel::Sface, "my-net", yunet), Err(Error::ModelLoad { .. })));
+}
+
+#[test]
+fn custom_embedders_write_their_own_space_without_thresholds() {
+    let dlib = &*facecore::models::bytes(facecore::models::ModelFile::DlibResnet).unwrap();
+    let own = Embedder::custom(EmbedModel::DlibResnet, "acme-dlib-finetune-3", dlib).unwrap();
+    assert!(own.is_custom() && own.space() == "acme-dlib-finetune-3");
+    let chip = facecore::image_crate::RgbImage::from_pixel(150, 150, facecore::image_crate::Rgb([120, 100, 90]));
+    let e = own.embed_chip(&chip).unwrap();
+    assert_eq!(e.model(), "acme-dlib-finetune-3");
+    let builtin = Embedder::bundled(EmbedModel::DlibResnet).unwrap().embed_chip(&chip).unwrap();
+    assert_eq!(e.as_slice(), builtin.as_slice(), "same network, same values");
+    assert!(matches!(e.similarity(&builtin), Err(Error::ModelMismatch { .. })), "but another space");
+    assert!(facecore::OperatingPoint::Fmr1e3.threshold(e.model()).is_err(), "no bundled threshold");
 }
 
 #[test]
@@ -86,7 +113,7 @@ fn native_input_is_capped() {
     let wide = vec![0u8; side * 8];
     let img = Image::from_view(ImageView::new(&wide, side as u32, 8, side, PixelFormat::Gray8).unwrap());
     let e = native.detect(&img).unwrap_err();
-    assert!(matches!(e, Error::InvalidInput { .. }) && e.to_string().contains("MaxLongest"), "{e}");
+    assert!(matches!(e, Error::LimitExceeded { limit: 4096, actual: 4097, .. }) && e.to_string().contains("MaxLongest"), "{e}");
     // The default input scales the same frame down and runs.
     assert!(Detector::bundled(DetectorConfig::default()).unwrap().detect(&img).unwrap().is_empty());
 }

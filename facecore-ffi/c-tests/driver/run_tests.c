@@ -1,4 +1,4 @@
-/* Standalone driver for tests/api.c, so the C tests can also run outside cargo: under
+/* Standalone driver for tests/api.c and tests/reliability.c, so the C tests can also run outside cargo: under
  * AddressSanitizer or valgrind, linked against libfacecore.a (see scripts/c-checks.sh).
  *   run_tests FIXTURES_DIR TMP_DIR */
 #include <stdio.h>
@@ -9,6 +9,8 @@ int fc_test_garbage(void);
 int fc_test_images(void);
 int fc_test_buffers(void);
 int fc_test_gallery_files(const char *tmpdir);
+int fc_test_gallery_security(const char *tmpdir, const char *yunet_path);
+int fc_test_threads(const char *tmpdir, int seconds);
 void fc_set_fixtures(const char *dir);
 
 int main(int argc, char **argv) {
@@ -19,6 +21,9 @@ int main(int argc, char **argv) {
     fc_set_fixtures(argv[1]);
     int failures = fc_test_version() + fc_test_nulls() + fc_test_garbage() + fc_test_images() + fc_test_buffers() +
                    fc_test_gallery_files(argv[2]);
+    char yunet[4096];
+    snprintf(yunet, sizeof yunet, "%s/../../facecore/models/yunet_2023mar.onnx", argv[1]);
+    failures += fc_test_gallery_security(argv[2], yunet) + fc_test_threads(argv[2], 2);
     printf("C tests: %d failure(s)\n", failures);
     return failures == 0 ? 0 : 1;
 }

@@ -26,6 +26,8 @@ mod tests {
         fn fc_test_gallery_files(tmpdir: *const c_char) -> c_int;
         fn fc_test_cpp() -> c_int;
         fn fc_test_models(models_dir: *const c_char) -> c_int;
+        fn fc_test_gallery_security(tmpdir: *const c_char, yunet_path: *const c_char) -> c_int;
+        fn fc_test_threads(tmpdir: *const c_char, seconds: c_int) -> c_int;
         fn fc_analyze_file(
             path: *const c_char,
             preset: u32,
@@ -101,6 +103,32 @@ mod tests {
         let c = CString::new(dir.to_str().unwrap()).unwrap();
         // SAFETY: a NUL-terminated path.
         run("model sets", || unsafe { fc_test_models(c.as_ptr()) });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn temp_dir(tag: &str) -> (PathBuf, CString) {
+        let dir = std::env::temp_dir().join(format!("facecore-c-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = CString::new(dir.to_str().unwrap()).unwrap();
+        (dir, c)
+    }
+
+    #[test]
+    fn c_encrypted_galleries_ids_limits_and_models_from_memory() {
+        let (dir, c) = temp_dir("security");
+        let yunet = CString::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../facecore/models/yunet_2023mar.onnx")).unwrap();
+        // SAFETY: NUL-terminated paths.
+        run("gallery security", || unsafe { fc_test_gallery_security(c.as_ptr(), yunet.as_ptr()) });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Eight pthreads on one gallery for three seconds: four identify, two enrol, one removes,
+    /// one saves and loads. No deadlock, no lost enrolment, no id under another's name.
+    #[test]
+    fn c_eight_threads_share_one_gallery() {
+        let (dir, c) = temp_dir("threads");
+        // SAFETY: a NUL-terminated path.
+        run("threads", || unsafe { fc_test_threads(c.as_ptr(), 3) });
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -9,33 +9,7 @@
 
 static int failures;
 
-#define CHECK(cond)                                                                           \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            const char *m_ = facecore_last_error_message();                                  \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed; last error: %s\n", __FILE__, __LINE__, \
-                    #cond, m_ ? m_ : "(none)");                                               \
-            failures++;                                                                       \
-        }                                                                                     \
-    } while (0)
-
-/* A failed call returns `status` and leaves a message. */
-#define CHECK_STATUS(call, status)                                                            \
-    do {                                                                                      \
-        facecore_status s_ = (call);                                                          \
-        if (s_ != (status)) {                                                                 \
-            const char *m_ = facecore_last_error_message();                                  \
-            fprintf(stderr, "%s:%d: %s returned %d, expected %d (%s); last error: %s\n",      \
-                    __FILE__, __LINE__, #call, (int)s_, (int)(status), #status,               \
-                    m_ ? m_ : "(none)");                                                      \
-            failures++;                                                                       \
-        } else if ((status) != FACECORE_STATUS_OK && facecore_last_error_message() == NULL) { \
-            fprintf(stderr, "%s:%d: %s gave no message\n", __FILE__, __LINE__, #call);        \
-            failures++;                                                                       \
-        }                                                                                     \
-    } while (0)
-
-#define OK(call) CHECK_STATUS(call, FACECORE_STATUS_OK)
+#include "check.h"
 
 static char fixtures[1024];
 
@@ -59,21 +33,6 @@ static facecore_recognizer *shared_fast(void) {
     return r;
 }
 
-static unsigned char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
 
 /* ---- version ---- */
 
@@ -155,9 +114,9 @@ int fc_test_nulls(void) {
     OK(facecore_gallery_new(&g));
     CHECK_STATUS(facecore_gallery_save(g, NULL), FACECORE_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(facecore_gallery_save(NULL, "x"), FACECORE_STATUS_NULL_ARGUMENT);
-    CHECK_STATUS(facecore_gallery_enroll(g, NULL, "s", v, 128), FACECORE_STATUS_NULL_ARGUMENT);
-    CHECK_STATUS(facecore_gallery_enroll(g, "a", NULL, v, 128), FACECORE_STATUS_NULL_ARGUMENT);
-    CHECK_STATUS(facecore_gallery_enroll(g, "a", "s", NULL, 128), FACECORE_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(facecore_gallery_enroll(g, NULL, "s", v, 128, NULL), FACECORE_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(facecore_gallery_enroll(g, "a", NULL, v, 128, NULL), FACECORE_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(facecore_gallery_enroll(g, "a", "s", NULL, 128, NULL), FACECORE_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(facecore_gallery_remove(g, "a", NULL), FACECORE_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(facecore_gallery_search(g, "s", v, 128, NULL, 3, &n), FACECORE_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(facecore_gallery_identify(g, "s", v, 128, 0.5f, &m, NULL), FACECORE_STATUS_NULL_ARGUMENT);
@@ -266,17 +225,17 @@ int fc_test_garbage(void) {
     unsigned char px[3] = {0};
     facecore_image image = {px, 3, 1, 1, 3, FACECORE_PIXEL_FORMAT_RGB};
     CHECK_STATUS(facecore_detect((const facecore_detector *)(const void *)g, &image, faces, 2, &n), FACECORE_STATUS_WRONG_HANDLE);
-    CHECK_STATUS(facecore_gallery_enroll(g, "", "s", v, 128), FACECORE_STATUS_INVALID_ARGUMENT);
-    CHECK_STATUS(facecore_gallery_enroll(g, "   ", "s", v, 128), FACECORE_STATUS_INVALID_ARGUMENT);
-    OK(facecore_gallery_enroll(g, "a", "space-a", v, 128));
-    CHECK_STATUS(facecore_gallery_enroll(g, "b", "space-b", v, 128), FACECORE_STATUS_MODEL_MISMATCH);
-    CHECK_STATUS(facecore_gallery_enroll(g, "b", "space-a", v, 64), FACECORE_STATUS_MODEL_MISMATCH);
+    CHECK_STATUS(facecore_gallery_enroll(g, "", "s", v, 128, NULL), FACECORE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(facecore_gallery_enroll(g, "   ", "s", v, 128, NULL), FACECORE_STATUS_INVALID_ARGUMENT);
+    OK(facecore_gallery_enroll(g, "a", "space-a", v, 128, NULL));
+    CHECK_STATUS(facecore_gallery_enroll(g, "b", "space-b", v, 128, NULL), FACECORE_STATUS_MODEL_MISMATCH);
+    CHECK_STATUS(facecore_gallery_enroll(g, "b", "space-a", v, 64, NULL), FACECORE_STATUS_MODEL_MISMATCH);
     CHECK_STATUS(facecore_gallery_set_metadata(g, "zz", "{}"), FACECORE_STATUS_INVALID_ARGUMENT);
     facecore_match m;
     CHECK_STATUS(facecore_gallery_identify(g, "space-a", v, 128, NAN, &m, &same), FACECORE_STATUS_INVALID_ARGUMENT);
-    CHECK_STATUS(facecore_gallery_person_name(g, 5, NULL, 0, &n), FACECORE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(facecore_gallery_person_name(g, 5, NULL, 0, &n), FACECORE_STATUS_NO_SUCH_PERSON);
     /* Invalid UTF-8 names. */
-    CHECK_STATUS(facecore_gallery_enroll(g, "\xff\xfe", "space-a", v, 128), FACECORE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(facecore_gallery_enroll(g, "\xff\xfe", "space-a", v, 128, NULL), FACECORE_STATUS_INVALID_ARGUMENT);
     facecore_gallery_free(g);
     return failures;
 }
@@ -417,13 +376,15 @@ int fc_test_buffers(void) {
     facecore_gallery *g = NULL;
     OK(facecore_gallery_new(&g));
     const char *space = facecore_recognizer_space(shared_fast());
-    OK(facecore_gallery_enroll(g, "left person", space, emb, dim));
+    uint64_t left_id = 0;
+    OK(facecore_gallery_enroll(g, "left person", space, emb, dim, &left_id));
+    CHECK(left_id == 1);
     char name[4] = "zzz";
     size_t size = 0;
-    CHECK_STATUS(facecore_gallery_person_name(g, 0, name, sizeof name, &size), FACECORE_STATUS_BUFFER_TOO_SMALL);
+    CHECK_STATUS(facecore_gallery_person_name(g, left_id, name, sizeof name, &size), FACECORE_STATUS_BUFFER_TOO_SMALL);
     CHECK(size == strlen("left person") + 1 && strcmp(name, "zzz") == 0);
     char full[32];
-    OK(facecore_gallery_person_name(g, 0, full, size, &size));
+    OK(facecore_gallery_person_name(g, left_id, full, size, &size));
     CHECK(strcmp(full, "left person") == 0);
     size_t bytes = 0;
     CHECK_STATUS(facecore_gallery_save_to_memory(g, NULL, 0, &bytes), FACECORE_STATUS_BUFFER_TOO_SMALL);
@@ -480,9 +441,11 @@ int fc_test_gallery_files(const char *tmpdir) {
     }
     facecore_gallery *g = NULL, *g2 = NULL;
     OK(facecore_gallery_new(&g));
-    OK(facecore_gallery_enroll(g, "alice", "dlib-resnet-v1", a, 128));
-    OK(facecore_gallery_enroll(g, "bob", "dlib-resnet-v1", b, 128));
-    OK(facecore_gallery_enroll(g, "alice", "dlib-resnet-v1", b, 128));
+    uint64_t alice = 0, bob = 0, again = 0;
+    OK(facecore_gallery_enroll(g, "alice", "dlib-resnet-v1", a, 128, &alice));
+    OK(facecore_gallery_enroll(g, "bob", "dlib-resnet-v1", b, 128, &bob));
+    OK(facecore_gallery_enroll(g, "alice", "dlib-resnet-v1", b, 128, &again));
+    CHECK(alice == 1 && bob == 2 && again == alice);
     OK(facecore_gallery_set_metadata(g, "bob", "{\"badge\": 7}"));
     CHECK(facecore_gallery_len(g) == 2);
     OK(facecore_gallery_save(g, path));
@@ -492,24 +455,24 @@ int fc_test_gallery_files(const char *tmpdir) {
     facecore_match top[3];
     size_t n = 0;
     OK(facecore_gallery_search(g2, "dlib-resnet-v1", a, 128, top, 3, &n));
-    CHECK(n == 2 && top[0].index == 0 && fabsf(top[0].score - 1.0f) < 1e-5f);
+    CHECK(n == 2 && top[0].id == alice && top[1].id == bob && fabsf(top[0].score - 1.0f) < 1e-5f);
     OK(facecore_gallery_search(g2, "dlib-resnet-v1", a, 128, top, 1, &n));
     CHECK(n == 1);
     CHECK_STATUS(facecore_gallery_search(g2, "sface-2021dec", a, 128, top, 3, &n), FACECORE_STATUS_MODEL_MISMATCH);
     facecore_match best;
     bool known = true;
     OK(facecore_gallery_identify(g2, "dlib-resnet-v1", a, 128, 0.99f, &best, &known));
-    CHECK(known && best.index == 0);
+    CHECK(known && best.id == alice);
     bool removed = false;
     OK(facecore_gallery_remove(g2, "alice", &removed));
     CHECK(removed && facecore_gallery_len(g2) == 1);
     OK(facecore_gallery_remove(g2, "alice", &removed));
     CHECK(!removed);
     OK(facecore_gallery_identify(g2, "dlib-resnet-v1", a, 128, 0.99f, &best, &known));
-    CHECK(!known && best.index == 0);
+    CHECK(!known && best.id == bob);
     OK(facecore_gallery_remove(g2, "bob", &removed));
     OK(facecore_gallery_identify(g2, "dlib-resnet-v1", a, 128, 0.5f, &best, &known));
-    CHECK(!known && best.index == SIZE_MAX);
+    CHECK(!known && best.id == FACECORE_NO_PERSON);
     facecore_gallery_free(g2);
     g2 = NULL;
 

@@ -10,7 +10,7 @@ extern "C" int fc_test_cpp(void) {
     facecore_gallery *g = nullptr;
     if (facecore_gallery_new(&g) != FACECORE_STATUS_OK || g == nullptr) failures++;
     float v[4] = {1.0f, 0.0f, 0.0f, 0.0f};
-    facecore_status s = facecore_gallery_enroll(g, "cpp", "space", v, 4);
+    facecore_status s = facecore_gallery_enroll(g, "cpp", "space", v, 4, nullptr);
     if (s != FACECORE_STATUS_OK) failures++;
     if (facecore_gallery_len(g) != 1) failures++;
     facecore_gallery_free(g);

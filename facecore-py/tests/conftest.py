@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pytest
@@ -16,12 +17,14 @@ SHARED = ROOT.parent / "shared" / "data"
 IMAGES = ["obama.jpg", "obama2.jpg", "biden.jpg", "two_people.jpg", "obama_small.jpg", "astronaut.png"]
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     """A test's prerequisite is missing: fail where the shared data exists (CI and the
-    development machines, whose scripts/python-tests.sh provides every prerequisite), else
-    skip with the reason printed."""
+    development machines, whose scripts/python-tests.sh provides every prerequisite) or when
+    FACECORE_REQUIRE_SHARED=1 (CI), else skip with the reason printed."""
     if SHARED.exists():
         pytest.fail(f"{reason} (required where {SHARED} exists)")
+    if os.environ.get("FACECORE_REQUIRE_SHARED") == "1":
+        pytest.fail(f"{reason} (FACECORE_REQUIRE_SHARED=1 requires it)")
     print(f"SKIP: {reason}")
     pytest.skip(reason)
 

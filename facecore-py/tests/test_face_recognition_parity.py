@@ -25,9 +25,7 @@ GOLDEN = SHARED / "golden" / "face_recognition_reference.json"
 @pytest.fixture(scope="module")
 def golden() -> dict[str, Any]:
     if not GOLDEN.exists():
-        msg = f"face_recognition golden file not found at {GOLDEN} (../shared is missing)"
-        print(f"SKIP: {msg}")
-        pytest.skip(msg)
+        unavailable(f"face_recognition golden file not found at {GOLDEN}")
     data: dict[str, Any] = json.loads(GOLDEN.read_text())
     return data
 

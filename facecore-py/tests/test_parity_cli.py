@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, IMAGES, ROOT
+from conftest import FIXTURES, IMAGES, ROOT, unavailable
 
 import facecore
 
@@ -17,7 +17,7 @@ import facecore
 def _cli() -> Path:
     cli = Path(os.environ.get("FACECORE_CLI", ROOT / "target" / "debug" / "facecore"))
     if not cli.exists():
-        pytest.skip(f"Rust CLI not built at {cli} (scripts/python-tests.sh builds it)")
+        unavailable(f"Rust CLI not built at {cli} (scripts/python-tests.sh builds it)")
     return cli
 
 

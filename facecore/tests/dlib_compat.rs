@@ -7,17 +7,26 @@
 //!   for `insightface/t1.jpg` even dlib 20.0.1 itself, run on Pillow 13's decoding, gives
 //!   landmarks 1 px off the golden ones.
 //! * `chips_match_dlib`: face chips, and landmarks on jittered and off-image boxes, against
-//!   dumps of `dlib.shape_predictor` / `dlib.get_face_chip` made by an out-of-tree script
-//!   (`tools/dlib_chip_dump.py`) in `$DLIB_CHIPS_DIR` (default `/tmp/facecore-dlib-chips`): `cases.json`, the
-//!   chips as PNG, and the PIL-decoded sources in `src/`. Must be exact.
+//!   dumps of `dlib.shape_predictor` / `dlib.get_face_chip` made by `tools/dlib_chip_dump.py`:
+//!   `cases.json`, the chips as PNG, and the PIL-decoded sources in `src/`. Must be exact.
+//!   The test makes the dumps itself (about 5 s) with a Python that has dlib:
+//!   `$FACECORE_DLIB_PYTHON`, else the venv of `scripts/install-peers.sh`
+//!   (`$FACECORE_PEERS_VENV`, default `target/peers-venv`). `$DLIB_CHIPS_DIR` names dumps made
+//!   beforehand instead (then they must be there).
 //!
-//! Each test prints why and passes when its data is not available.
+//! Without `../shared/data` both tests skip with a loud notice, or fail under
+//! `FACECORE_REQUIRE_SHARED=1` (CI); with it, missing files fail. Without a Python with dlib,
+//! `chips_match_dlib` skips loudly, or fails under `FACECORE_REQUIRE_DLIB=1` (CI sets it where
+//! the peers are installed). The PIL-decoded check of `landmarks_match_golden` runs when the
+//! dumps are available.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use facecore::dlib::chip::face_chip;
@@ -29,7 +38,7 @@ fn load_predictor() -> Option<ShapePredictor> {
     let bytes = facecore::models::bytes(facecore::models::ModelFile::DlibShapePredictor5);
     assert!(bytes.is_ok() || !cfg!(feature = "bundled-models"), "the bundled shape predictor does not load");
     let Ok(bytes) = bytes else {
-        eprintln!("SKIP: built without bundled models");
+        common::loud_skip("dlib_compat", "built without bundled models");
         return None;
     };
     Some(ShapePredictor::from_bytes(&bytes).unwrap())
@@ -40,14 +49,72 @@ fn load_rgb(path: &Path) -> RgbImage {
     image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8()
 }
 
-fn chips_dir() -> PathBuf {
-    std::env::var_os("DLIB_CHIPS_DIR").map_or_else(|| PathBuf::from("/tmp/facecore-dlib-chips"), PathBuf::from)
+/// A Python interpreter that has dlib, if one is configured or installed.
+fn dlib_python() -> Result<PathBuf, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let candidates: Vec<PathBuf> = match std::env::var_os("FACECORE_DLIB_PYTHON") {
+        Some(p) => vec![PathBuf::from(p)],
+        None => {
+            let venv = std::env::var_os("FACECORE_PEERS_VENV").map_or_else(|| root.join("target/peers-venv"), PathBuf::from);
+            vec![venv.join("bin/python")]
+        }
+    };
+    for py in &candidates {
+        let ok = Command::new(py).args(["-c", "import dlib, numpy, PIL"]).output().is_ok_and(|o| o.status.success());
+        if ok {
+            return Ok(py.clone());
+        }
+    }
+    Err(format!(
+        "no Python with dlib, numpy and PIL (tried {}; scripts/install-peers.sh makes one, or set FACECORE_DLIB_PYTHON)",
+        candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    ))
+}
+
+/// The dlib dumps: `$DLIB_CHIPS_DIR` when set, else made once per test run by
+/// `tools/dlib_chip_dump.py` under the target directory. `Err` says why there are none.
+fn chips_dir(data: &Path) -> Result<&'static Path, String> {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("DLIB_CHIPS_DIR") {
+            let dir = PathBuf::from(dir);
+            assert!(dir.join("cases.json").exists(), "DLIB_CHIPS_DIR={}: no cases.json there", dir.display());
+            return Ok(dir);
+        }
+        // Kept between runs while newer than the script that made it.
+        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dlib-chips");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/dlib_chip_dump.py");
+        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        if modified(&cache.join("cases.json")).is_some_and(|t| modified(&script).is_some_and(|s| t >= s)) {
+            return Ok(cache);
+        }
+        let py = dlib_python()?;
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("dlib-chips.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = Command::new(&py).arg(&script).env("DLIB_CHIPS_DIR", &dir).env("FACECORE_SHARED_DATA", data).output().unwrap();
+        assert!(
+            out.status.success() && dir.join("cases.json").exists(),
+            "{} {} failed ({}):\n{}{}",
+            py.display(),
+            script.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("dlib dumps: {}", String::from_utf8_lossy(&out.stdout).trim());
+        let _ = std::fs::remove_dir_all(&cache);
+        // Another test run may have put its own there first: then this run uses its own copy.
+        Ok(if std::fs::rename(&dir, &cache).is_ok() { cache } else { dir })
+    })
+    .as_ref()
+    .map(PathBuf::as_path)
+    .map_err(Clone::clone)
 }
 
 /// The pixels dlib saw for `file` (decoded by PIL, saved losslessly by `tools/dlib_chip_dump.py`).
-fn pil_decoded(file: &str) -> Option<RgbImage> {
+fn pil_decoded(chips: Option<&Path>, file: &str) -> Option<RgbImage> {
     let stem = file.rsplit_once('.').map_or(file, |(s, _)| s).replace('/', "_");
-    let p = chips_dir().join("src").join(format!("{stem}.png"));
+    let p = chips?.join("src").join(format!("{stem}.png"));
     p.exists().then(|| load_rgb(&p))
 }
 
@@ -70,17 +137,18 @@ fn max_point_diff(a: &[(i64, i64); 5], b: &[(i64, i64); 5]) -> i64 {
 
 #[test]
 fn landmarks_match_golden() {
-    let Some(data) = common::shared_data() else { return };
+    let Some(data) = common::shared_data("landmarks_match_golden") else { return };
     let Some(sp) = load_predictor() else { return };
-    let text = std::fs::read_to_string(data.join("golden/face_recognition_reference.json")).unwrap();
+    let text = std::fs::read_to_string(common::shared_file(&data, "golden/face_recognition_reference.json")).unwrap();
     let golden: Value = serde_json::from_str(&text).unwrap();
+    let chips = chips_dir(&data).ok();
 
     let (mut faces, mut exact, mut worst) = (0usize, 0usize, 0i64);
     let (mut pil_faces, mut pil_exact, mut pil_worst) = (0usize, 0usize, 0i64);
     for im in golden["images"].as_array().unwrap() {
         let file = im["file"].as_str().unwrap();
         let img = load_rgb(&data.join("faces").join(file));
-        let pil = pil_decoded(file);
+        let pil = pil_decoded(chips, file);
         for face in im["faces"].as_array().unwrap() {
             let rect = rect_of(&ints(&face["box_ltrb"]));
             let want = points(&face["landmarks5"]);
@@ -124,11 +192,18 @@ fn landmarks_match_golden() {
 
 #[test]
 fn chips_match_dlib() {
-    let dir = chips_dir();
-    let Ok(text) = std::fs::read_to_string(dir.join("cases.json")) else {
-        eprintln!("SKIP: {} not found (made by tools/dlib_chip_dump.py)", dir.join("cases.json").display());
-        return;
+    let Some(data) = common::shared_data("chips_match_dlib") else { return };
+    let dir = match chips_dir(&data) {
+        Ok(dir) => dir,
+        Err(why) if std::env::var("FACECORE_REQUIRE_DLIB").is_ok_and(|v| v == "1") => {
+            panic!("chips_match_dlib: {why}, and FACECORE_REQUIRE_DLIB=1 requires it")
+        }
+        Err(why) => {
+            common::loud_skip("chips_match_dlib", &why);
+            return;
+        }
     };
+    let text = std::fs::read_to_string(dir.join("cases.json")).unwrap();
     let Some(sp) = load_predictor() else { return };
     let cases: Value = serde_json::from_str(&text).unwrap();
 

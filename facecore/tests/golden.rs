@@ -62,7 +62,8 @@ fn landmarks_and_descriptors_match_face_recognition() {
 
 #[test]
 fn full_shared_golden_file_when_available() {
-    let Some(data) = common::shared_data() else { return };
-    let (faces, _) = check_golden(&data.join("golden/face_recognition_reference.json"), &data.join("faces"));
+    let Some(data) = common::shared_data("full_shared_golden_file_when_available") else { return };
+    let (faces, _) =
+        check_golden(&common::shared_file(&data, "golden/face_recognition_reference.json"), &common::shared_file(&data, "faces"));
     assert!(faces >= 14);
 }

@@ -122,6 +122,12 @@ struct Letterbox {
     sy: f32,
 }
 
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
 fn round_up_32(v: usize) -> usize {
     v.div_ceil(32).max(1) * 32
 }

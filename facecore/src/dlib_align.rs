@@ -2,7 +2,6 @@
 //! 5-point one, or any other loaded from a file or memory, such as face_recognition's 68-point
 //! model), then dlib's 150 px face chip with padding 0.25.
 
-use std::io::Read;
 use std::path::Path;
 
 use image::RgbImage;
@@ -12,10 +11,6 @@ use crate::dlib::chip::{face_chip, face_chip_from_shape};
 use crate::dlib::shape_predictor::{AnyShapePredictor, Rect as PredRect, ShapePredictor};
 use crate::error::{Error, Result};
 use crate::models::ModelFile;
-
-/// Largest dlib shape-predictor file [`DlibShapePredictor`] accepts, in bytes (256 MiB; the
-/// 68-point `shape_predictor_68_face_landmarks.dat` is 99.7 MB, the 5-point one 9.2 MB).
-pub const MAX_SHAPE_PREDICTOR_BYTES: u64 = 256 << 20;
 
 /// A dlib rectangle: inclusive integer corners, as face_recognition's `(top, right, bottom,
 /// left)` boxes.
@@ -151,41 +146,31 @@ impl std::fmt::Debug for DlibShapePredictor {
 
 impl DlibShapePredictor {
     /// Reads and parses a dlib shape-predictor file (uncompressed `.dat`) of at most
-    /// [`MAX_SHAPE_PREDICTOR_BYTES`].
+    /// [`crate::limits::Limits::model_file_bytes`] (the 68-point
+    /// `shape_predictor_68_face_landmarks.dat` is 99.7 MB, the 5-point one 9.2 MB).
     ///
     /// # Errors
     /// [`Error::Io`] if the file cannot be read (a missing file satisfies
-    /// [`Error::is_not_found`]); [`Error::ModelLoad`], naming the file, if it is too large,
-    /// damaged, truncated, compressed (`.bz2`) or not a shape predictor.
+    /// [`Error::is_not_found`]); [`Error::LimitExceeded`] if it is too large (checked before
+    /// reading); [`Error::ModelLoad`], naming the file, if it is damaged, truncated,
+    /// compressed (`.bz2`) or not a shape predictor.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let load_err = |detail: String| Error::ModelLoad { model: path.display().to_string(), detail };
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        if len > MAX_SHAPE_PREDICTOR_BYTES {
-            return Err(load_err(format!(
-                "the file is {len} bytes; shape predictors of at most {MAX_SHAPE_PREDICTOR_BYTES} bytes are accepted"
-            )));
-        }
-        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        // `take` also bounds a file that grows while it is read.
-        file.take(MAX_SHAPE_PREDICTOR_BYTES + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
-        Self::parse(&bytes).map_err(load_err)
+        let bytes = crate::limits::read_file("shape predictor file", path, crate::limits::get().model_file_bytes)?;
+        Self::parse(&bytes).map_err(|detail| Error::ModelLoad { model: path.display().to_string(), detail })
     }
 
-    /// Parses a dlib shape-predictor file held in memory (at most
-    /// [`MAX_SHAPE_PREDICTOR_BYTES`]).
+    /// Parses a dlib shape-predictor file held in memory.
     ///
     /// # Errors
-    /// [`Error::ModelLoad`] for a damaged, truncated, oversized or foreign file.
+    /// [`Error::LimitExceeded`] over [`crate::limits::Limits::model_file_bytes`],
+    /// [`Error::ModelLoad`] for a damaged, truncated or foreign file.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        crate::limits::check_len("shape predictor", bytes.len(), crate::limits::get().model_file_bytes)?;
         Self::parse(bytes).map_err(|detail| Error::ModelLoad { model: "dlib shape predictor".into(), detail })
     }
 
     fn parse(bytes: &[u8]) -> std::result::Result<Self, String> {
-        if bytes.len() as u64 > MAX_SHAPE_PREDICTOR_BYTES {
-            return Err(format!("{} bytes; shape predictors of at most {MAX_SHAPE_PREDICTOR_BYTES} bytes are accepted", bytes.len()));
-        }
         if bytes.starts_with(b"BZh") {
             return Err("the file is bzip2-compressed (.dat.bz2): decompress it first".into());
         }
@@ -249,10 +234,10 @@ mod tests {
 
         // Oversized (sparse file: nothing is written or read).
         let big = dir.join("big.dat");
-        std::fs::File::create(&big).unwrap().set_len(MAX_SHAPE_PREDICTOR_BYTES + 1).unwrap();
+        std::fs::File::create(&big).unwrap().set_len(crate::limits::get().model_file_bytes + 1).unwrap();
         let err = DlibShapePredictor::from_path(&big).unwrap_err();
-        assert!(matches!(err, Error::ModelLoad { .. }) && err.to_string().contains("at most"), "{err}");
-        assert!(err.to_string().contains("big.dat"), "{err}");
+        assert!(matches!(err, Error::LimitExceeded { .. }), "{err}");
+        assert!(err.to_string().contains("shape predictor file"), "{err}");
 
         let bz = dir.join("sp.dat.bz2");
         std::fs::write(&bz, b"BZh91AY&SY\x00\x01").unwrap();

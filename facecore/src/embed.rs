@@ -127,6 +127,12 @@ pub struct Embedder {
     space: Arc<str>,
 }
 
+impl std::fmt::Debug for Embedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedder").field("model", &self.model).field("space", &self.space).finish()
+    }
+}
+
 /// Largest custom embedding space id, in bytes.
 pub const MAX_SPACE_ID_BYTES: usize = 256;
 

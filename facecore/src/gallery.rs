@@ -132,7 +132,7 @@ impl GalleryKey {
 ///
 /// Two galleries are equal when they hold the same people (ids, names, metadata), in the
 /// same order, with the same embeddings each (row storage order does not matter).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Gallery {
     space: Option<Arc<str>>,
     dim: usize,
@@ -149,6 +149,18 @@ pub struct Gallery {
     by_id: HashMap<u64, u32>,
     /// The id the next new person gets.
     next_id: u64,
+}
+
+impl std::fmt::Debug for Gallery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gallery")
+            .field("space", &self.space)
+            .field("dim", &self.dim)
+            .field("people", &self.names.len())
+            .field("embeddings", &self.owner.len())
+            .field("next_id", &self.next_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Gallery {
@@ -584,9 +596,15 @@ impl Gallery {
             let floats = r.take(count.checked_mul(dim).and_then(|x| x.checked_mul(4)).ok_or_else(|| gerr(path, "size overflow"))?)?;
             let idx = g.push_person(id, name, meta);
             for row in floats.chunks_exact(dim * 4) {
-                let v: Vec<f32> = row.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-                let e = Embedding::new(space.as_str(), v).map_err(|_| gerr(path, "invalid embedding values"))?;
-                g.vectors.extend_from_slice(e.as_slice());
+                let start = g.vectors.len();
+                g.vectors.extend(row.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+                // Stored as written (unit length): renormalising would move the last bit and
+                // break exact round trips. Anything else (NaN, zero, not unit) is damage.
+                let v = &g.vectors[start..];
+                let norm2: f64 = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+                if !(norm2.is_finite() && (norm2 - 1.0).abs() < 1e-3) {
+                    return Err(gerr(path, format!("embedding of {name:?} is not a finite unit vector", name = g.names[idx as usize])));
+                }
                 g.owner.push(idx);
             }
         }
@@ -771,6 +789,27 @@ mod tests {
         }
         b.extend_from_slice(&[0; 32]);
         reseal(b)
+    }
+
+    #[test]
+    fn round_trips_are_bit_exact_and_non_unit_vectors_are_damage() {
+        let mut g = Gallery::new();
+        for i in 0..40u32 {
+            let v: Vec<f32> = (0..128u32).map(|j| ((i * 31 + j * 17) % 101) as f32 / 7.0 - 6.0).collect();
+            g.enroll(&format!("p{i}"), &Embedding::new("space", v).unwrap()).unwrap();
+        }
+        let back = Gallery::from_bytes(&g.to_bytes()).unwrap();
+        assert_eq!(back.vectors.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), g.vectors.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        // One person with one row [1, 0, 0]: the last 12 bytes before the checksum. Made
+        // [2, 0, 0] (norm 2) and resealed, it is refused as damage, not renormalised.
+        let mut one = Gallery::new();
+        one.enroll("a", &e("m", &[1.0, 0.0, 0.0])).unwrap();
+        let mut b = one.to_bytes();
+        let at = b.len() - 32 - 12;
+        assert_eq!(b[at..at + 4], 1.0f32.to_le_bytes());
+        b[at..at + 4].copy_from_slice(&2.0f32.to_le_bytes());
+        let e = Gallery::from_bytes(&reseal(b)).unwrap_err().to_string();
+        assert!(e.contains("unit vector"), "{e}");
     }
 
     #[test]

@@ -10,13 +10,13 @@ use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 
 use crate::error::{Error, Result};
 
-/// Largest accepted width or height, in pixels.
+/// Default largest width or height, in pixels ([`crate::limits::Limits::image_side`]).
 pub const MAX_SIDE: u32 = 16_384;
-/// Largest accepted pixel count (width x height): 64 megapixels.
+/// Default largest pixel count, 64 megapixels ([`crate::limits::Limits::image_pixels`]).
 pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
-/// Largest image file [`Image::open`] reads (512 MiB: a 64-megapixel RGBA PNG stored without
-/// compression fits). Larger files, and endless ones such as `/dev/zero`, are refused without
-/// being read whole.
+/// Default largest image file or buffer (512 MiB: a 64-megapixel RGBA PNG stored without
+/// compression fits; [`crate::limits::Limits::image_file_bytes`]). Larger files, and endless
+/// ones such as `/dev/zero`, are refused without being read whole.
 pub const MAX_FILE_BYTES: u64 = 512 << 20;
 
 /// Layout of one pixel in a borrowed buffer.
@@ -61,8 +61,12 @@ fn check_size(width: u32, height: u32) -> Result<()> {
     if width == 0 || height == 0 {
         return Err(Error::input("image", format!("empty image ({width}x{height})")));
     }
-    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(Error::input("image", format!("{width}x{height} exceeds the limit of {MAX_SIDE} px per side and {MAX_PIXELS} pixels")));
+    let l = crate::limits::get();
+    if width.max(height) > l.image_side {
+        return Err(Error::limit("image side", u64::from(l.image_side), u64::from(width.max(height)), "px"));
+    }
+    if u64::from(width) * u64::from(height) > l.image_pixels {
+        return Err(Error::limit("image area", l.image_pixels, u64::from(width) * u64::from(height), "pixels"));
     }
     Ok(())
 }
@@ -71,7 +75,8 @@ impl<'a> ImageView<'a> {
     /// Wraps a pixel buffer after checking that the geometry fits inside it.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when the image is empty or too large, when `stride` is
+    /// [`Error::LimitExceeded`] when the image is larger than [`crate::limits`] allow;
+    /// [`Error::InvalidInput`] when it is empty, when `stride` is
     /// shorter than a row, or when the buffer is shorter than `stride * (height - 1) + row`.
     ///
     /// # Examples
@@ -124,7 +129,17 @@ pub struct Image {
 
 fn decode_err(path: Option<&Path>, e: image::ImageError) -> Error {
     match e {
-        image::ImageError::Limits(l) => Error::input("image", format!("decoding limits exceeded: {l}")),
+        // The decoder's allocation cap (derived from the pixel limit) was hit: the actual need
+        // is unknown, so the lower bound `limit + 1` is reported.
+        image::ImageError::Limits(e) => {
+            let l = crate::limits::get();
+            if matches!(e.kind(), image::error::LimitErrorKind::DimensionError) {
+                Error::limit("image side", u64::from(l.image_side), u64::from(l.image_side) + 1, "px")
+            } else {
+                let cap = l.image_pixels * 4 + (64 << 20);
+                Error::limit("image decoder memory", cap, cap + 1, "bytes")
+            }
+        }
         e => Error::ImageDecode { path: path.map(Path::to_path_buf), source: e.into() },
     }
 }
@@ -154,7 +169,8 @@ impl Image {
     /// Wraps an RGB image from the `image` crate.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when it is empty or larger than the limits.
+    /// [`Error::InvalidInput`] when it is empty, [`Error::LimitExceeded`] when it is larger
+    /// than [`crate::limits`] allow.
     pub fn from_rgb(rgb: RgbImage) -> Result<Image> {
         check_size(rgb.width(), rgb.height())?;
         Ok(Image { rgb })
@@ -164,7 +180,8 @@ impl Image {
     ///
     /// # Errors
     /// [`Error::ImageDecode`] for corrupt or unsupported data, [`Error::InvalidInput`] for an
-    /// empty buffer or an image beyond the size limits (checked before pixels are allocated).
+    /// empty buffer, [`Error::LimitExceeded`] for a buffer or an image beyond [`crate::limits`]
+    /// (checked before pixels are allocated).
     pub fn decode(bytes: &[u8]) -> Result<Image> {
         Self::decode_inner(bytes, None)
     }
@@ -174,17 +191,8 @@ impl Image {
     /// # Errors
     /// [`Error::Io`] when the file cannot be read, otherwise as [`Image::decode`].
     pub fn open(path: impl AsRef<Path>) -> Result<Image> {
-        use std::io::Read;
         let path = path.as_ref();
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        if file.metadata().is_ok_and(|m| m.is_file() && m.len() > MAX_FILE_BYTES) {
-            return Err(Error::input("image", format!("{} is larger than {MAX_FILE_BYTES} bytes", path.display())));
-        }
-        let mut bytes = Vec::new();
-        file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
-        if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(Error::input("image", format!("{} is larger than {MAX_FILE_BYTES} bytes", path.display())));
-        }
+        let bytes = crate::limits::read_file("image file", path, crate::limits::get().image_file_bytes)?;
         Self::decode_inner(&bytes, Some(path))
     }
 
@@ -192,13 +200,15 @@ impl Image {
         if bytes.is_empty() {
             return Err(Error::input("image", "empty buffer"));
         }
+        let l = crate::limits::get();
+        crate::limits::check_len("image buffer", bytes.len(), l.image_file_bytes)?;
         let mut reader = ImageReader::new(Cursor::new(bytes))
             .with_guessed_format()
             .map_err(|e| Error::ImageDecode { path: path.map(Path::to_path_buf), source: e.into() })?;
         let mut limits = image::Limits::default();
-        limits.max_image_width = Some(MAX_SIDE);
-        limits.max_image_height = Some(MAX_SIDE);
-        limits.max_alloc = Some(MAX_PIXELS * 4 + (64 << 20));
+        limits.max_image_width = Some(l.image_side);
+        limits.max_image_height = Some(l.image_side);
+        limits.max_alloc = Some(l.image_pixels * 4 + (64 << 20));
         reader.limits(limits.clone());
         if reader.format() == Some(image::ImageFormat::Jpeg) {
             // The JPEG decoder fills a truncated scan with grey; refuse instead of

@@ -37,7 +37,7 @@ mod verify;
 
 pub use crate::align::{ARCFACE_112, Affine, DLIB_150, align, warp};
 pub use crate::detect::{DETECTABLE_FACE_PX, Detector, DetectorConfig, Face, InputSize, MAX_NATIVE_SIDE};
-pub use crate::dlib_align::{DlibPredictor, DlibRect, DlibShapePredictor, MAX_SHAPE_PREDICTOR_BYTES};
+pub use crate::dlib_align::{DlibPredictor, DlibRect, DlibShapePredictor};
 pub use crate::embed::{EmbedModel, Embedder, Embedding};
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::gallery::{Gallery, GalleryKey, Identity, MAX_DIM, MAX_NAME_BYTES, MAX_TEXT_BYTES, Match, Person, PersonId};

@@ -126,8 +126,8 @@ fn huge_and_endless_image_files_are_refused_without_reading_them_whole() {
     // A sparse file one byte over the limit: refused from its size, nothing read.
     let big = dir.join("big.jpg");
     std::fs::File::create(&big).unwrap().set_len(facecore::MAX_FILE_BYTES + 1).unwrap();
-    assert!(matches!(Image::open(&big), Err(Error::InvalidInput { .. })));
+    assert!(matches!(Image::open(&big), Err(Error::LimitExceeded { .. })));
     std::fs::remove_dir_all(&dir).unwrap();
     // An endless stream: read up to the limit only.
-    assert!(matches!(Image::open("/dev/zero"), Err(Error::InvalidInput { .. })));
+    assert!(matches!(Image::open("/dev/zero"), Err(Error::LimitExceeded { .. })));
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use facecore::{DetectorConfig, FacePipeline, Gallery, Identity, Image, OperatingPoint, Preset};
+use facecore::{DetectorConfig, FacePipeline, Gallery, GalleryKey, Identity, Image, OperatingPoint, Preset};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -52,6 +52,10 @@ enum Cmd {
         common: Common,
         #[arg(long)]
         gallery: PathBuf,
+        /// Key file of an encrypted gallery (from `facecore keygen`); without it the gallery
+        /// is a plain file.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
         name: String,
         #[arg(required = true)]
         images: Vec<PathBuf>,
@@ -62,6 +66,9 @@ enum Cmd {
         common: Common,
         #[arg(long)]
         gallery: PathBuf,
+        /// Key file of an encrypted gallery (from `facecore keygen`).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
         /// fmr1e-3 (default), fmr1e-4, best-accuracy
         #[arg(long, default_value = "fmr1e-3")]
         op: OperatingPoint,
@@ -93,6 +100,9 @@ enum Cmd {
         #[arg(long, default_value = "demo.png")]
         out: PathBuf,
     },
+    /// Write a new random key for encrypted galleries into FILE (64 hex digits, mode 0600; an
+    /// existing file is never overwritten: losing a key loses its galleries).
+    Keygen { file: PathBuf },
     /// The model files: list (source, licence, SHA-256), verify, export to a directory.
     Models {
         #[command(subcommand)]
@@ -250,9 +260,13 @@ fn run(cmd: Cmd) -> AnyResult {
             }
             failures.finish("")
         }
-        Cmd::Enroll { common, gallery, name, images } => {
+        Cmd::Enroll { common, gallery, key_file, name, images } => {
             let pipeline = FacePipeline::from_preset(common.preset)?;
-            let mut g = Gallery::load_or_new(&gallery)?;
+            let key = key_file.as_deref().map(read_key).transpose()?;
+            let mut g = match &key {
+                Some(k) => Gallery::load_or_new_encrypted(&gallery, k)?,
+                None => Gallery::load_or_new(&gallery)?,
+            };
             let mut added = 0;
             let mut failures = Failures::default();
             for path in expand_inputs(&images)? {
@@ -278,7 +292,10 @@ fn run(cmd: Cmd) -> AnyResult {
             if added == 0 {
                 return Err(format!("no face enrolled for {name}").into());
             }
-            g.save(&gallery)?;
+            match &key {
+                Some(k) => g.save_encrypted(&gallery, k)?,
+                None => g.save(&gallery)?,
+            }
             if common.json {
                 println!("{}", json!({"name": name, "enrolled": added, "people": g.len(), "gallery": gallery}));
             } else {
@@ -286,9 +303,12 @@ fn run(cmd: Cmd) -> AnyResult {
             }
             Ok(())
         }
-        Cmd::Identify { common, gallery, op, annotate, inputs } => {
+        Cmd::Identify { common, gallery, key_file, op, annotate, inputs } => {
             let pipeline = FacePipeline::from_preset(common.preset)?;
-            let g = Gallery::load(&gallery)?;
+            let g = match key_file {
+                Some(f) => Gallery::load_encrypted(&gallery, &read_key(&f)?)?,
+                None => Gallery::load(&gallery)?,
+            };
             let threshold = op.threshold(pipeline.recognizer().space())?;
             let mut failures = Failures::default();
             for path in expand_inputs(&inputs)? {
@@ -347,11 +367,42 @@ fn run(cmd: Cmd) -> AnyResult {
         }
         Cmd::Demo { preset, fixtures, out } => demo(preset, fixtures.as_deref(), &out),
         Cmd::Models { what } => models(what),
+        Cmd::Keygen { file } => keygen(&file),
         Cmd::Bench(args) => bench::run(&args),
         Cmd::Profile(args) => profile::run(&args),
         Cmd::Eval { what } => eval::run(what),
         Cmd::Calibrate(args) => eval::calibrate(&args),
     }
+}
+
+/// Reads a gallery key file: 64 hex digits (what `keygen` writes; surrounding whitespace
+/// ignored) or 32 raw bytes.
+fn read_key(path: &Path) -> AnyResult<GalleryKey> {
+    let bytes = facecore::limits::read_file("key file", path, 1024)?;
+    let text = std::str::from_utf8(&bytes).map(str::trim).unwrap_or("");
+    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let raw: Vec<u8> = (0..32).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16)).collect::<Result<_, _>>()?;
+        return Ok(GalleryKey::from_bytes(&raw)?);
+    }
+    if bytes.len() == 32 {
+        return Ok(GalleryKey::from_bytes(&bytes)?);
+    }
+    Err(format!("{}: a key file holds 64 hex digits or 32 raw bytes", path.display()).into())
+}
+
+fn keygen(path: &Path) -> AnyResult {
+    use std::io::Write;
+    let key = GalleryKey::generate()?;
+    let hex: String = key.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o.open(path).map_err(|e| format!("{}: {e} (an existing key file is never overwritten)", path.display()))?;
+    f.write_all(format!("{hex}\n").as_bytes())?;
+    f.sync_all()?;
+    eprintln!("facecore: wrote a new gallery key to {} (keep a copy: without it its galleries cannot be opened)", path.display());
+    Ok(())
 }
 
 fn annotated_name(p: &Path) -> PathBuf {

@@ -3,6 +3,7 @@
 //! The classes live in `facecore/_errors.py` so that they can have two bases (for example
 //! `InvalidInputError(FacecoreError, ValueError)`); they are looked up once and cached.
 
+use pyo3::PyErrArguments;
 use pyo3::exceptions::PyFileNotFoundError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -22,9 +23,12 @@ pub(crate) enum Kind {
     ModelMismatch,
     Gallery,
     Io,
+    DegenerateFace,
+    LimitExceeded,
+    GalleryKey,
 }
 
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 11] = [
     "FacecoreError",
     "InvalidInputError",
     "ImageDecodeError",
@@ -33,18 +37,26 @@ const NAMES: [&str; 8] = [
     "ModelMismatchError",
     "GalleryError",
     "FacecoreIOError",
+    "DegenerateFaceError",
+    "LimitExceededError",
+    "GalleryKeyError",
 ];
 
 /// A new exception of `kind` with `msg`.
 pub(crate) fn new_err(kind: Kind, msg: impl Into<String>) -> PyErr {
-    let msg = msg.into();
+    new_err_args(kind, msg.into())
+}
+
+/// A new exception of `kind` constructed with `args` (a message, or a tuple of the class's
+/// constructor arguments).
+fn new_err_args<A: PyErrArguments + Send + Sync + 'static>(kind: Kind, args: A) -> PyErr {
     Python::attach(|py| {
         let classes = CLASSES.get_or_try_init(py, || -> PyResult<Vec<Py<PyType>>> {
             let m = py.import("facecore._errors")?;
             NAMES.iter().map(|n| Ok(m.getattr(*n)?.cast_into::<PyType>()?.unbind())).collect()
         });
         match classes {
-            Ok(c) => PyErr::from_type(c[kind as usize].bind(py).clone(), msg),
+            Ok(c) => PyErr::from_type(c[kind as usize].bind(py).clone(), args),
             Err(e) => e,
         }
     })
@@ -72,11 +84,26 @@ pub(crate) fn to_py(e: facecore::Error) -> PyErr {
         E::ModelMismatch { .. } => Kind::ModelMismatch,
         E::Gallery { .. } => Kind::Gallery,
         E::Io { .. } => Kind::Io,
+        E::DegenerateFace { .. } => Kind::DegenerateFace,
+        E::LimitExceeded { .. } => Kind::LimitExceeded,
+        E::Key { .. } => Kind::GalleryKey,
         // `facecore::Error` is non-exhaustive: a future variant is still a FacecoreError.
         _ => Kind::Base,
     };
+    let msg = message(&e);
+    if let E::LimitExceeded { what, limit, actual, unit } = e {
+        // The core names its Rust API; Python users raise a limit with facecore.set_limits.
+        let msg = msg.replace("see facecore::limits to raise it", "facecore.set_limits() raises it");
+        // LimitExceededError(message, what, limit, actual, unit): the numbers as attributes.
+        return new_err_args(kind, (msg, what, limit, actual, unit));
+    }
+    new_err(kind, msg)
+}
+
+/// The error's message followed by its sources' (those it does not already contain).
+fn message(e: &facecore::Error) -> String {
     let mut msg = e.to_string();
-    let mut src = std::error::Error::source(&e);
+    let mut src = std::error::Error::source(e);
     while let Some(s) = src {
         let s_msg = s.to_string();
         if !msg.contains(&s_msg) {
@@ -85,5 +112,5 @@ pub(crate) fn to_py(e: facecore::Error) -> PyErr {
         }
         src = s.source();
     }
-    new_err(kind, msg)
+    msg
 }

@@ -45,10 +45,14 @@ impl ImageSource {
         if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? {
             return Ok(ImageSource::Path(obj.extract::<PathBuf>()?));
         }
+        // Encoded bytes over the limit are refused before they are copied.
+        let fits = |len: usize| facecore::limits::check_len("image buffer", len, facecore::limits::get().image_file_bytes).map_err(to_py);
         if let Ok(b) = obj.cast::<PyBytes>() {
+            fits(b.as_bytes().len())?;
             return Ok(ImageSource::Encoded(b.as_bytes().to_vec()));
         }
         if let Ok(b) = obj.cast::<PyByteArray>() {
+            fits(b.len())?;
             return Ok(ImageSource::Encoded(b.to_vec()));
         }
         if obj.is_instance_of::<PyMemoryView>() {
@@ -103,13 +107,19 @@ impl ImageSource {
         let (h, w) = (shape[0], shape[1]);
         let too_big = |n: usize| u32::try_from(n).map_err(|_| invalid(format!("image of shape {shape:?} is too large")));
         let (width, height) = (too_big(w)?, too_big(h)?);
-        // Refuse oversized arrays before copying them (core limits, as for decoded files).
-        if width > facecore::MAX_SIDE || height > facecore::MAX_SIDE || u64::from(width) * u64::from(height) > facecore::MAX_PIXELS {
-            return Err(invalid(format!(
-                "image of {width}x{height} exceeds the limit of {} px per side and {} pixels",
-                facecore::MAX_SIDE,
-                facecore::MAX_PIXELS
-            )));
+        // Refuse oversized arrays before copying them (the core's limits, as for decoded files).
+        let l = facecore::limits::get();
+        let (side, area) = (width.max(height), u64::from(width) * u64::from(height));
+        if side > l.image_side {
+            return Err(to_py(facecore::Error::LimitExceeded {
+                what: "image side",
+                limit: l.image_side.into(),
+                actual: side.into(),
+                unit: "px",
+            }));
+        }
+        if area > l.image_pixels {
+            return Err(to_py(facecore::Error::LimitExceeded { what: "image area", limit: l.image_pixels, actual: area, unit: "pixels" }));
         }
         let typed = arr.cast::<PyArrayDyn<u8>>()?;
         let ro = typed.try_readonly().map_err(|e| invalid(format!("image array is not readable: {e}")))?;

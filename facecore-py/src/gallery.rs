@@ -1,18 +1,29 @@
-//! `Gallery`: enrolled people, 1:N search, a checksummed file.
+//! `Gallery`: enrolled people with stable ids, 1:N search, a checksummed (optionally
+//! encrypted) file.
+//!
+//! Locking rule: every Python argument is converted first (numpy's `asarray`, `__array__`,
+//! `__float__`, `__fspath__` run Python code, which may call back into this gallery); the
+//! gallery lock is then taken only with the GIL released ([`PyGallery::read`] and
+//! [`PyGallery::write`], the only ways to reach it), and nothing under it touches a Python
+//! object. Results are turned into Python objects after the lock is released. A thread
+//! waiting for the lock therefore never holds the GIL, and a thread holding the lock never
+//! waits for the GIL. Searches share a read lock, so they scan in parallel.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{PoisonError, RwLock};
 
-use facecore::{Gallery, Identity, Match};
+use facecore::{Gallery, GalleryKey, Identity, Match, Person, PersonId};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyInt, PyMemoryView, PyString};
 
 use crate::errors::{invalid, to_py};
 use crate::recognizer::parse_op;
 
-/// A search hit: a person and their best cosine similarity to the probe.
+/// A search hit: a person's id and name and their best cosine similarity to the probe.
 #[pyclass(frozen, module = "facecore", name = "Match")]
 pub(crate) struct PyMatch {
+    #[pyo3(get)]
+    id: u64,
     #[pyo3(get)]
     name: String,
     #[pyo3(get)]
@@ -22,19 +33,21 @@ pub(crate) struct PyMatch {
 #[pymethods]
 impl PyMatch {
     fn __repr__(&self) -> String {
-        format!("Match(name={:?}, score={:.4})", self.name, self.score)
+        format!("Match(id={}, name={:?}, score={:.4})", self.id, self.name, self.score)
     }
 }
 
 impl From<Match> for PyMatch {
     fn from(m: Match) -> Self {
-        PyMatch { name: m.name, score: m.score }
+        PyMatch { id: m.id.0, name: m.name, score: m.score }
     }
 }
 
 /// An enrolled person.
 #[pyclass(frozen, module = "facecore", name = "Person")]
 pub(crate) struct PyPerson {
+    #[pyo3(get)]
+    id: u64,
     #[pyo3(get)]
     name: String,
     #[pyo3(get)]
@@ -46,37 +59,109 @@ pub(crate) struct PyPerson {
 #[pymethods]
 impl PyPerson {
     fn __repr__(&self) -> String {
-        format!("Person(name={:?}, embeddings={})", self.name, self.embeddings)
+        format!("Person(id={}, name={:?}, embeddings={})", self.id, self.name, self.embeddings)
     }
 }
 
-/// People with one or more embeddings each, all of one embedding space. Thread-safe (an
-/// internal lock serialises changes).
+impl From<Person> for PyPerson {
+    fn from(p: Person) -> Self {
+        PyPerson { id: p.id.0, name: p.name, metadata: p.metadata, embeddings: p.embeddings }
+    }
+}
+
+/// A person argument: a name (`str`) or an id (`int`).
+enum Who {
+    Name(String),
+    Id(PersonId),
+}
+
+impl Who {
+    /// `str` is a name, `int` an id (a negative or huge int is an id nobody has: ids are 1 and
+    /// up); `bool` and anything else are refused.
+    fn extract(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        if let Ok(s) = obj.cast::<PyString>() {
+            return Ok(Who::Name(s.to_str()?.to_string()));
+        }
+        if obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>() {
+            return Ok(Who::Id(PersonId(obj.extract::<u64>().unwrap_or(0))));
+        }
+        let ty = obj.get_type().name()?.to_string();
+        Err(invalid(format!("a person is a name (str) or an id (int), not {ty}")))
+    }
+
+    /// This person's id, if enrolled (O(1)).
+    fn id(&self, g: &Gallery) -> Option<PersonId> {
+        match self {
+            Who::Name(n) => g.id_of(n),
+            Who::Id(id) => g.name_of(*id).map(|_| *id),
+        }
+    }
+}
+
+/// A gallery key argument: exactly 32 bytes as `bytes`, `bytearray` or `memoryview`.
+fn parse_key(key: Option<&Bound<'_, PyAny>>) -> PyResult<Option<GalleryKey>> {
+    let Some(obj) = key else {
+        return Ok(None);
+    };
+    let k = if let Ok(b) = obj.cast::<PyBytes>() {
+        GalleryKey::from_bytes(b.as_bytes())
+    } else if let Ok(b) = obj.cast::<PyByteArray>() {
+        let mut copy = b.to_vec();
+        let k = GalleryKey::from_bytes(&copy);
+        // Our temporary copy; the caller's objects are theirs to wipe.
+        copy.fill(0);
+        std::hint::black_box(&copy);
+        k
+    } else if obj.is_instance_of::<PyMemoryView>() {
+        let b = obj.call_method0("tobytes")?;
+        GalleryKey::from_bytes(b.cast::<PyBytes>()?.as_bytes())
+    } else {
+        let ty = obj.get_type().name()?.to_string();
+        return Err(invalid(format!("key must be 32 bytes (bytes, bytearray or memoryview), not {ty}")));
+    };
+    k.map(Some).map_err(to_py)
+}
+
+/// People with one or more embeddings each, all of one embedding space. Thread-safe: searches
+/// run in parallel under a shared lock, changes take turns; the GIL is released while the
+/// gallery is locked.
 #[pyclass(frozen, module = "facecore", name = "Gallery")]
 pub(crate) struct PyGallery {
-    inner: Mutex<Gallery>,
+    inner: RwLock<Gallery>,
     /// The space of embeddings enrolled before the gallery has one of its own.
     default_space: Option<String>,
 }
 
 impl PyGallery {
-    fn lock(&self) -> MutexGuard<'_, Gallery> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Runs `f` under the read lock with the GIL released. `f` must not touch Python.
+    fn read<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&Gallery) -> R + Send) -> R {
+        py.detach(|| f(&self.inner.read().unwrap_or_else(PoisonError::into_inner)))
     }
 
-    fn space_for(&self, space: Option<&str>) -> PyResult<String> {
-        let g = self.lock();
-        match (space, g.space(), self.default_space.as_deref()) {
-            (Some(s), _, _) => Ok(s.to_string()),
-            (None, Some(s), _) | (None, None, Some(s)) => Ok(s.to_string()),
-            (None, None, None) => {
-                Err(invalid("an empty gallery needs an embedding space: Gallery(space=pipeline.space) or enroll(..., space=...)"))
-            }
+    /// Runs `f` under the write lock with the GIL released. `f` must not touch Python.
+    fn write<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Gallery) -> R + Send) -> R {
+        py.detach(|| f(&mut self.inner.write().unwrap_or_else(PoisonError::into_inner)))
+    }
+
+    /// The gallery's space (a short read lock), else the constructor's.
+    fn current_space(&self, py: Python<'_>) -> Option<String> {
+        self.read(py, |g| g.space().map(str::to_string)).or_else(|| self.default_space.clone())
+    }
+
+    /// The space to convert an embedding argument in. Read before the conversion (which runs
+    /// Python code, so never under the lock): should the space change in between, the core's
+    /// own check under the lock reports `ModelMismatchError`.
+    fn space_for(&self, py: Python<'_>, space: Option<&str>) -> PyResult<String> {
+        match space {
+            Some(s) => Ok(s.to_string()),
+            None => self.current_space(py).ok_or_else(|| {
+                invalid("an empty gallery needs an embedding space: Gallery(space=pipeline.space) or enroll(..., space=...)")
+            }),
         }
     }
 
     fn wrap(g: Gallery) -> Self {
-        PyGallery { inner: Mutex::new(g), default_space: None }
+        PyGallery { inner: RwLock::new(g), default_space: None }
     }
 }
 
@@ -86,66 +171,134 @@ impl PyGallery {
     #[new]
     #[pyo3(signature = (*, space = None))]
     fn new(space: Option<String>) -> Self {
-        PyGallery { inner: Mutex::new(Gallery::new()), default_space: space }
+        PyGallery { inner: RwLock::new(Gallery::new()), default_space: space }
     }
 
-    /// Reads a gallery file (`FileNotFoundError` if missing, `GalleryError` if damaged).
+    /// Reads a gallery file; `key` (32 bytes) for an encrypted one. `FileNotFoundError` if
+    /// missing, `GalleryError` if damaged, `GalleryKeyError` for a wrong, missing or
+    /// superfluous key or a forged file, `LimitExceededError` over the size limit.
     #[staticmethod]
-    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        Ok(Self::wrap(py.detach(|| Gallery::load(&path)).map_err(to_py)?))
+    #[pyo3(signature = (path, *, key = None))]
+    fn load(py: Python<'_>, path: PathBuf, key: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let key = parse_key(key)?;
+        let g = py.detach(|| match &key {
+            Some(k) => Gallery::load_encrypted(&path, k),
+            None => Gallery::load(&path),
+        });
+        Ok(Self::wrap(g.map_err(to_py)?))
     }
 
-    /// Parses a gallery held in memory (`GalleryError` if damaged).
+    /// Parses a gallery held in memory; errors as `load`.
     #[staticmethod]
-    fn from_bytes(data: &[u8]) -> PyResult<Self> {
-        Ok(Self::wrap(Gallery::from_bytes(data).map_err(to_py)?))
+    #[pyo3(signature = (data, *, key = None))]
+    fn from_bytes(py: Python<'_>, data: &[u8], key: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let key = parse_key(key)?;
+        let g = py.detach(|| match &key {
+            Some(k) => Gallery::from_encrypted_bytes(data, k),
+            None => Gallery::from_bytes(data),
+        });
+        Ok(Self::wrap(g.map_err(to_py)?))
     }
 
-    /// Writes the gallery atomically (temporary file, fsync, rename).
-    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        let snapshot = self.lock().clone();
-        py.detach(|| snapshot.save(&path)).map_err(to_py)
+    /// A new random 32-byte key for `save(..., key=...)` from the operating system's
+    /// generator. Keep it safe: without it the gallery cannot be read.
+    #[staticmethod]
+    fn generate_key(py: Python<'_>) -> PyResult<Bound<'_, PyBytes>> {
+        let k = GalleryKey::generate().map_err(to_py)?;
+        Ok(PyBytes::new(py, k.as_bytes()))
     }
 
-    /// The file format, as bytes.
-    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.lock().to_bytes())
+    /// Writes the gallery atomically (exclusive temporary file, fsync, rename), encrypted
+    /// with `key` (XChaCha20-Poly1305) when given. Searches go on during a save; changes
+    /// wait for it.
+    #[pyo3(signature = (path, *, key = None))]
+    fn save(&self, py: Python<'_>, path: PathBuf, key: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let key = parse_key(key)?;
+        self.read(py, |g| match &key {
+            Some(k) => g.save_encrypted(&path, k),
+            None => g.save(&path),
+        })
+        .map_err(to_py)
     }
 
-    /// Adds an embedding to `name` (creating the person). `space` defaults to the gallery's.
+    /// The file format, as bytes (encrypted with `key` when given).
+    #[pyo3(signature = (*, key = None))]
+    fn to_bytes<'py>(&self, py: Python<'py>, key: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyBytes>> {
+        let key = parse_key(key)?;
+        let bytes = self.read(py, |g| match &key {
+            Some(k) => g.to_encrypted_bytes(k),
+            None => Ok(g.to_bytes()),
+        });
+        Ok(PyBytes::new(py, &bytes.map_err(to_py)?))
+    }
+
+    /// Adds an embedding to `name` (creating the person); returns the person's id, which
+    /// stays theirs for the life of the gallery (never reused, kept by save and load).
+    /// `space` defaults to the gallery's.
     #[pyo3(signature = (name, embedding, *, space = None))]
-    fn enroll(&self, name: &str, embedding: &Bound<'_, PyAny>, space: Option<&str>) -> PyResult<()> {
-        let e = crate::recognizer::embedding(embedding, &self.space_for(space)?, "embedding")?;
-        self.lock().enroll(name, &e).map_err(to_py)
+    fn enroll(&self, py: Python<'_>, name: &str, embedding: &Bound<'_, PyAny>, space: Option<&str>) -> PyResult<u64> {
+        let space = self.space_for(py, space)?;
+        let e = crate::recognizer::embedding(embedding, &space, "embedding")?;
+        Ok(self.write(py, |g| g.enroll(name, &e)).map_err(to_py)?.0)
     }
 
-    /// Removes a person; False if unknown.
-    fn remove(&self, name: &str) -> bool {
-        self.lock().remove(name)
+    /// Removes a person, by name (`str`) or id (`int`); False if there is no such person.
+    #[pyo3(signature = (person, /))]
+    fn remove(&self, py: Python<'_>, person: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let who = Who::extract(person)?;
+        Ok(self.write(py, |g| match &who {
+            Who::Name(n) => g.remove(n),
+            Who::Id(id) => g.remove_id(*id),
+        }))
     }
 
-    /// Sets a person's free-form metadata (e.g. JSON).
-    fn set_metadata(&self, name: &str, metadata: &str) -> PyResult<()> {
-        self.lock().set_metadata(name, metadata).map_err(to_py)
+    /// Sets a person's free-form metadata (e.g. JSON); the person by name or id.
+    fn set_metadata(&self, py: Python<'_>, person: &Bound<'_, PyAny>, metadata: &str) -> PyResult<()> {
+        let who = Who::extract(person)?;
+        self.write(py, |g| match &who {
+            Who::Name(n) => g.set_metadata(n, metadata),
+            Who::Id(id) => match g.name_of(*id).map(str::to_string) {
+                Some(n) => g.set_metadata(&n, metadata),
+                None => Err(facecore::Error::InvalidInput { what: "person", detail: format!("no person has id {id}") }),
+            },
+        })
+        .map_err(to_py)
+    }
+
+    /// The person with this id (`int`) or name (`str`), or None.
+    #[pyo3(signature = (person, /))]
+    fn person(&self, py: Python<'_>, person: &Bound<'_, PyAny>) -> PyResult<Option<PyPerson>> {
+        let who = Who::extract(person)?;
+        Ok(self.read(py, |g| who.id(g).and_then(|id| g.person(id))).map(PyPerson::from))
+    }
+
+    /// The id of `name`, or None.
+    fn id_of(&self, py: Python<'_>, name: &str) -> Option<u64> {
+        self.read(py, |g| g.id_of(name)).map(|id| id.0)
     }
 
     /// The `k` best people for `embedding`, best first.
     #[pyo3(signature = (embedding, *, k = 5))]
-    fn search(&self, embedding: &Bound<'_, PyAny>, k: usize) -> PyResult<Vec<PyMatch>> {
-        let g = self.lock();
-        let Some(space) = g.space().map(str::to_string) else {
+    fn search(&self, py: Python<'_>, embedding: &Bound<'_, PyAny>, k: usize) -> PyResult<Vec<PyMatch>> {
+        let Some(space) = self.read(py, |g| g.space().map(str::to_string)) else {
             return Ok(Vec::new());
         };
         let e = crate::recognizer::embedding(embedding, &space, "embedding")?;
-        Ok(g.search(&e, k).map_err(to_py)?.into_iter().map(PyMatch::from).collect())
+        let hits = self.read(py, |g| g.search(&e, k)).map_err(to_py)?;
+        Ok(hits.into_iter().map(PyMatch::from).collect())
     }
 
     /// The best person if they reach `threshold` (default: the space's calibrated threshold at
     /// `operating_point`), else None.
     #[pyo3(signature = (embedding, *, threshold = None, operating_point = "fmr1e-3"))]
-    fn identify(&self, embedding: &Bound<'_, PyAny>, threshold: Option<f32>, operating_point: &str) -> PyResult<Option<PyMatch>> {
-        let g = self.lock();
-        let Some(space) = g.space().map(str::to_string) else {
+    fn identify(
+        &self,
+        py: Python<'_>,
+        embedding: &Bound<'_, PyAny>,
+        threshold: Option<f32>,
+        operating_point: &str,
+    ) -> PyResult<Option<PyMatch>> {
+        let Some(space) = self.read(py, |g| g.space().map(str::to_string)) else {
             return Ok(None);
         };
         let t = match threshold {
@@ -153,32 +306,37 @@ impl PyGallery {
             None => parse_op(operating_point)?.threshold(&space).map_err(to_py)?,
         };
         let e = crate::recognizer::embedding(embedding, &space, "embedding")?;
-        Ok(match g.identify(&e, t).map_err(to_py)? {
+        Ok(match self.read(py, |g| g.identify(&e, t)).map_err(to_py)? {
             Identity::Known(m) => Some(m.into()),
-            _ => None,
+            Identity::Unknown(_) => None,
         })
     }
 
     /// The people, in enrolment order.
-    fn people(&self) -> Vec<PyPerson> {
-        self.lock().people().into_iter().map(|p| PyPerson { name: p.name, metadata: p.metadata, embeddings: p.embeddings }).collect()
+    fn people(&self, py: Python<'_>) -> Vec<PyPerson> {
+        self.read(py, Gallery::people).into_iter().map(PyPerson::from).collect()
     }
 
     /// The embedding space, once something is enrolled (or as given to the constructor).
     #[getter]
-    fn space(&self) -> Option<String> {
-        self.lock().space().map(str::to_string).or_else(|| self.default_space.clone())
+    fn space(&self, py: Python<'_>) -> Option<String> {
+        self.current_space(py)
     }
 
-    fn __len__(&self) -> usize {
-        self.lock().len()
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.read(py, Gallery::len)
     }
 
-    fn __contains__(&self, name: &str) -> bool {
-        self.lock().people().iter().any(|p| p.name == name)
+    /// `name in gallery` or `id in gallery` (O(1)).
+    fn __contains__(&self, py: Python<'_>, person: &Bound<'_, PyAny>) -> bool {
+        match Who::extract(person) {
+            Ok(who) => self.read(py, |g| who.id(g).is_some()),
+            Err(_) => false,
+        }
     }
 
-    fn __repr__(&self) -> String {
-        format!("Gallery(people={}, space={:?})", self.__len__(), self.space())
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let (n, space) = self.read(py, |g| (g.len(), g.space().map(str::to_string)));
+        format!("Gallery(people={n}, space={:?})", space.or_else(|| self.default_space.clone()))
     }
 }

@@ -1,8 +1,8 @@
 //! `facecore._facecore`: the native module of the `facecore` Python package.
 //!
-//! Every class is frozen and wraps shared, immutable core objects (the gallery holds a lock),
-//! so instances can be used from many threads; inputs are copied before the GIL is released
-//! for decoding and inference. The models are compiled into this module and loaded on first
+//! Every class is frozen and wraps shared, immutable core objects (the gallery holds a lock,
+//! taken only with the GIL released: see `gallery.rs`), so instances can be used from many
+//! threads; inputs are copied before the GIL is released for decoding and inference. The models are compiled into this module and loaded on first
 //! use, never at import time.
 
 mod compat;
@@ -10,6 +10,7 @@ mod convert;
 mod detector;
 mod errors;
 mod gallery;
+mod limits;
 mod models;
 mod recognizer;
 
@@ -34,5 +35,7 @@ fn _facecore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(recognizer::threshold, m)?)?;
     m.add_function(wrap_pyfunction!(recognizer::similarity, m)?)?;
     m.add_function(wrap_pyfunction!(compat::load_image, m)?)?;
+    m.add_function(wrap_pyfunction!(limits::get_limits, m)?)?;
+    m.add_function(wrap_pyfunction!(limits::set_limits, m)?)?;
     Ok(())
 }

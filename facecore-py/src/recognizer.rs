@@ -1,10 +1,12 @@
 //! `Recognizer`, `Pipeline`, `Verification` and the module-level matching functions.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use facecore::{EmbedModel, Embedding, OperatingPoint, Preset};
 use numpy::PyArray1;
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
 
 use crate::convert::{extract_vector, load, vec_to_numpy};
 use crate::detector::{PyDetector, PyFace, config};
@@ -78,22 +80,47 @@ pub(crate) struct PyEmbedder {
     inner: facecore::Embedder,
 }
 
+fn parse_model(model: &str) -> PyResult<EmbedModel> {
+    match model {
+        "sface-2021dec" => Ok(EmbedModel::Sface),
+        "dlib-resnet-v1" => Ok(EmbedModel::DlibResnet),
+        other => Err(to_py(facecore::Error::InvalidInput {
+            what: "model",
+            detail: format!("unknown embedding model {other:?} (sface-2021dec, dlib-resnet-v1)"),
+        })),
+    }
+}
+
 #[pymethods]
 impl PyEmbedder {
     /// `model`: "sface-2021dec" (112 px chips, ArcFace alignment) or "dlib-resnet-v1" (150 px).
     #[new]
     fn new(py: Python<'_>, model: &str) -> PyResult<Self> {
-        let m = match model {
-            "sface-2021dec" => EmbedModel::Sface,
-            "dlib-resnet-v1" => EmbedModel::DlibResnet,
-            other => {
-                return Err(to_py(facecore::Error::InvalidInput {
-                    what: "model",
-                    detail: format!("unknown embedding model {other:?} (sface-2021dec, dlib-resnet-v1)"),
-                }));
-            }
+        Ok(PyEmbedder { inner: crate::models::embedder(py, parse_model(model)?)? })
+    }
+
+    /// Your own embedding network (ONNX `bytes`, or a path to the file) taking the chips of
+    /// `like` ("sface-2021dec" or "dlib-resnet-v1": same input size, alignment and output
+    /// size). Its embeddings carry `space`, which must not be one of facecore's own spaces
+    /// (`InvalidInputError`): they get no calibrated thresholds. `ModelLoadError` when the
+    /// bytes are not such a network, `LimitExceededError` over the model size limit.
+    #[staticmethod]
+    fn custom(py: Python<'_>, like: &str, space: &str, onnx: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let like = parse_model(like)?;
+        let inner = if let Ok(b) = onnx.cast::<PyBytes>() {
+            let bytes = b.as_bytes();
+            py.detach(|| facecore::Embedder::custom(like, space, bytes))
+        } else if onnx.is_instance_of::<PyString>() || onnx.hasattr("__fspath__")? {
+            let path: PathBuf = onnx.extract()?;
+            py.detach(|| {
+                let bytes = facecore::limits::read_file("model file", &path, facecore::limits::get().model_file_bytes)?;
+                facecore::Embedder::custom(like, space, &bytes)
+            })
+        } else {
+            let ty = onnx.get_type().name()?.to_string();
+            return Err(crate::errors::invalid(format!("onnx must be bytes or a path, not {ty}")));
         };
-        Ok(PyEmbedder { inner: crate::models::embedder(py, m)? })
+        Ok(PyEmbedder { inner: inner.map_err(to_py)? })
     }
 
     /// The L2-normalised float32 embedding of an aligned `input_size` x `input_size` chip.
@@ -104,10 +131,16 @@ impl PyEmbedder {
         Ok(vec_to_numpy(py, e.as_slice()))
     }
 
-    /// The model id (also the embedding space id).
+    /// The network's model id (for a custom network: the one whose chips it takes).
     #[getter]
     fn model(&self) -> &'static str {
         self.inner.model().id()
+    }
+
+    /// The embedding space its embeddings belong to: the model id, or a custom network's own.
+    #[getter]
+    fn space(&self) -> &str {
+        self.inner.space()
     }
 
     /// Side of the square chip the network takes.
@@ -117,7 +150,7 @@ impl PyEmbedder {
     }
 
     fn __repr__(&self) -> String {
-        format!("Embedder(model={:?})", self.inner.model().id())
+        format!("Embedder(model={:?}, space={:?})", self.inner.model().id(), self.inner.space())
     }
 }
 

@@ -9,21 +9,25 @@ Images are numpy uint8 arrays (H, W, 3) RGB by default (``channel_order="bgr"`` 
 frames), (H, W, 4) and (H, W) grey, in any memory layout; paths (``str``/``os.PathLike``),
 encoded ``bytes`` and PIL images are accepted too. Results are new numpy arrays.
 
-Threads: every object is immutable (``Gallery`` has an internal lock) and the GIL is released
-while decoding and running the networks, after the inputs are copied, so a thread pool scales
-with cores. Models load on first use (not at import time); nothing starts threads in the
+Threads: every object is immutable (``Gallery`` has an internal read/write lock, taken only
+with the GIL released, after the arguments are converted) and the GIL is released while
+decoding, running the networks and searching galleries, after the inputs are copied, so a
+thread pool scales with cores. Models load on first use (not at import time); nothing starts threads in the
 background, so ``fork()`` is safe.
 
 face_recognition users: ``import facecore.compat as face_recognition``.
 """
 
 from ._errors import (
+    DegenerateFaceError,
     FacecoreError,
     FacecoreIOError,
     GalleryError,
+    GalleryKeyError,
     ImageDecodeError,
     InferenceError,
     InvalidInputError,
+    LimitExceededError,
     ModelLoadError,
     ModelMismatchError,
 )
@@ -38,7 +42,9 @@ from ._facecore import (
     Recognizer,
     Verification,
     __version__,
+    limits,
     load_image,
+    set_limits,
     similarity,
     threshold,
     verify,
@@ -51,6 +57,7 @@ OPERATING_POINTS = ("fmr1e-3", "fmr1e-4", "best-accuracy")
 """Calibrated verification thresholds (false match rate 1e-3 is the default)."""
 
 __all__ = [
+    "DegenerateFaceError",
     "Detector",
     "Embedder",
     "Face",
@@ -58,9 +65,11 @@ __all__ = [
     "FacecoreIOError",
     "Gallery",
     "GalleryError",
+    "GalleryKeyError",
     "ImageDecodeError",
     "InferenceError",
     "InvalidInputError",
+    "LimitExceededError",
     "Match",
     "ModelLoadError",
     "ModelMismatchError",
@@ -71,7 +80,9 @@ __all__ = [
     "Recognizer",
     "Verification",
     "__version__",
+    "limits",
     "load_image",
+    "set_limits",
     "similarity",
     "threshold",
     "verify",

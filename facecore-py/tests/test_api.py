@@ -136,9 +136,10 @@ def test_verify(pipeline: facecore.Pipeline) -> None:
 def test_gallery_roundtrip(pipeline: facecore.Pipeline, tmp_path: Path) -> None:
     g = facecore.Gallery(space=pipeline.space)
     assert len(g) == 0 and g.space == pipeline.space
-    g.enroll("obama", _emb(pipeline, "obama.jpg"))
-    g.enroll("obama", _emb(pipeline, "obama2.jpg"))
-    g.enroll("biden", _emb(pipeline, "biden.jpg"))
+    obama = g.enroll("obama", _emb(pipeline, "obama.jpg"))
+    assert g.enroll("obama", _emb(pipeline, "obama2.jpg")) == obama
+    biden = g.enroll("biden", _emb(pipeline, "biden.jpg"))
+    assert (obama, biden) == (1, 2) and g.id_of("biden") == biden
     g.set_metadata("biden", '{"role": "vp"}')
     assert len(g) == 2 and "obama" in g and "nobody" not in g
     people = {p.name: p for p in g.people()}
@@ -150,8 +151,9 @@ def test_gallery_roundtrip(pipeline: facecore.Pipeline, tmp_path: Path) -> None:
         hits = g.search(f.embedding, k=2)
         assert len(hits) == 2 and hits[0].score >= hits[1].score
         names.add(hits[0].name)
+        assert hits[0].id == g.id_of(hits[0].name)
         m = g.identify(f.embedding, threshold=0.3)
-        assert m is not None and m.name == hits[0].name
+        assert m is not None and (m.id, m.name) == (hits[0].id, hits[0].name)
         assert g.identify(f.embedding, threshold=1.01) is None
     assert names == {"obama", "biden"}
     path = tmp_path / "people.fcg"
@@ -160,9 +162,10 @@ def test_gallery_roundtrip(pipeline: facecore.Pipeline, tmp_path: Path) -> None:
     assert len(g2) == 2 and g2.space == g.space
     assert g2.to_bytes() == g.to_bytes() == path.read_bytes()
     g3 = facecore.Gallery.from_bytes(path.read_bytes())
-    assert [p.name for p in g3.people()] == ["obama", "biden"]
-    assert g3.remove("obama") and not g3.remove("obama") and len(g3) == 1
-    assert "Gallery(people=1" in repr(g3)
+    assert [(p.id, p.name) for p in g3.people()] == [(obama, "obama"), (biden, "biden")]
+    assert g3.remove("obama") and not g3.remove("obama") and not g3.remove(obama) and len(g3) == 1
+    assert g3.remove(biden) and len(g3) == 0
+    assert "Gallery(people=0" in repr(g3)
 
 
 def test_load_image(obama: np.ndarray) -> None:

@@ -15,9 +15,11 @@ import facecore
 def test_hierarchy() -> None:
     for cls in (facecore.InvalidInputError, facecore.ImageDecodeError, facecore.ModelLoadError,
                 facecore.InferenceError, facecore.ModelMismatchError, facecore.GalleryError,
-                facecore.FacecoreIOError):
+                facecore.FacecoreIOError, facecore.DegenerateFaceError, facecore.LimitExceededError,
+                facecore.GalleryKeyError):
         assert issubclass(cls, facecore.FacecoreError) and cls.__module__ == "facecore"
     assert issubclass(facecore.InvalidInputError, ValueError)
+    assert issubclass(facecore.LimitExceededError, ValueError)
     assert issubclass(facecore.FacecoreIOError, OSError)
     e = pickle.loads(pickle.dumps(facecore.GalleryError("x")))
     assert isinstance(e, facecore.GalleryError) and str(e) == "x"
@@ -101,8 +103,11 @@ def test_bad_arguments(detector: facecore.Detector) -> None:
     with pytest.raises(facecore.ModelMismatchError):
         facecore.similarity(np.ones(4), np.ones(5))
     too_big = np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape=(20000, 20000, 3), strides=(0, 0, 0))
-    with pytest.raises(facecore.InvalidInputError, match="limit"):
+    with pytest.raises(facecore.LimitExceededError, match="image side exceeds the limit: 20000 > 16384 px"):
         detector.detect(too_big)
+    wide = np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape=(9000, 9000), strides=(0, 0))
+    with pytest.raises(facecore.LimitExceededError, match="image area"):
+        detector.detect(wide)
 
 
 def test_damaged_galleries(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ pub use crate::embed::{EmbedModel, Embedder, Embedding};
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::gallery::{Gallery, GalleryKey, Identity, MAX_DIM, MAX_NAME_BYTES, MAX_TEXT_BYTES, Match, Person, PersonId};
 pub use crate::geometry::{Point, Rect};
-pub use crate::image::{Image, ImageView, MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, PixelFormat};
+pub use crate::image::{ColorRange, Image, ImageView, MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, PixelFormat, Plane};
 pub use crate::model::{NodeTime, profile_onnx, time_onnx_pair};
 pub use crate::models::{ModelFile, ModelSource};
 pub use crate::pipeline::{AnalyzedFace, FacePipeline, MAX_THREADS};

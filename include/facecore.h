@@ -40,6 +40,17 @@
 #define FACECORE_GALLERY_KEY_BYTES 32
 
 /**
+ * YUV "video" range (Y 16..235, U and V 16..240), the default: no bit set in `format`.
+ */
+#define FACECORE_COLOR_RANGE_LIMITED 0
+
+/**
+ * YUV full ("JPEG") range (Y, U, V 0..255): OR this into `format` of a YUV frame, e.g.
+ * `FACECORE_PIXEL_FORMAT_NV21 | FACECORE_COLOR_RANGE_FULL`. Refused with RGB and grey formats.
+ */
+#define FACECORE_COLOR_RANGE_FULL 256
+
+/**
  * Bytes of the largest aligned face chip (150 x 150 RGB): an `facecore_align` buffer of this
  * size always suffices.
  */
@@ -126,6 +137,11 @@ typedef enum facecore_status {
    */
   FACECORE_STATUS_NO_SUCH_PERSON = 16,
   /**
+   * A face is below the quality floor (too small, blurred, dark, flat or turned away); the
+   * message names the measure, its value and the bound. Lower the floor to accept it.
+   */
+  FACECORE_STATUS_LOW_QUALITY = 17,
+  /**
    * An error facecore does not classify yet (a newer core error); see the message.
    */
   FACECORE_STATUS_UNKNOWN = 99,
@@ -136,7 +152,12 @@ typedef enum facecore_status {
 } facecore_status;
 
 /**
- * Layout of one pixel in a `facecore_image` (the `format` field takes these values).
+ * Layout of the pixels in a `facecore_image` or `facecore_image_planes` (their `format` field
+ * takes these values, OR'ed with `FACECORE_COLOR_RANGE_FULL` for full-range YUV). Values are
+ * stable: new ones are appended.
+ *
+ * The YUV formats use the BT.601 matrix. Chroma is subsampled rounding up: `ceil(width / 2)`
+ * samples per row, and `ceil(height / 2)` rows for the 4:2:0 formats.
  */
 typedef enum facecore_pixel_format {
   /**
@@ -159,6 +180,22 @@ typedef enum facecore_pixel_format {
    * 1 byte of luminance.
    */
   FACECORE_PIXEL_FORMAT_GRAY = 4,
+  /**
+   * YUV 4:2:0, two planes: Y, then U and V interleaved (`U V U V`).
+   */
+  FACECORE_PIXEL_FORMAT_NV12 = 5,
+  /**
+   * YUV 4:2:0, two planes: Y, then V and U interleaved (`V U V U`; Android camera previews).
+   */
+  FACECORE_PIXEL_FORMAT_NV21 = 6,
+  /**
+   * YUV 4:2:0, three planes: Y, U, V (YU12, `yuv420p`).
+   */
+  FACECORE_PIXEL_FORMAT_I420 = 7,
+  /**
+   * YUV 4:2:2 packed, one plane: `Y0 U Y1 V` per pair of pixels (YUY2; UVC webcams).
+   */
+  FACECORE_PIXEL_FORMAT_YUYV = 8,
 } facecore_pixel_format;
 
 /**
@@ -295,6 +332,13 @@ typedef struct facecore_recognizer facecore_recognizer;
  * pixels of `format` (a `facecore_pixel_format` value). The last row needs only
  * `width * bytes_per_pixel` bytes. facecore copies the pixels during the call and keeps no
  * pointer to them.
+ *
+ * YUV frames are one buffer too, planes back to back (V4L2 single-planar, ffmpeg raw
+ * video): `stride` is the Y plane's; the NV12/NV21 chroma plane starts at
+ * `stride * height` with stride `stride` rounded up to even; I420's U plane starts there with
+ * stride `ceil(stride / 2)` and `ceil(height / 2)` rows, and V follows U. YUYV rows hold
+ * `4 * ceil(width / 2)` bytes. Frames whose planes are apart or have their own strides go
+ * through `facecore_image_planes`.
  */
 typedef struct facecore_image {
   /**
@@ -302,7 +346,8 @@ typedef struct facecore_image {
    */
   const uint8_t *data;
   /**
-   * Readable bytes at `data`; checked against `stride * (height - 1) + width * bpp`.
+   * Readable bytes at `data`; checked against `stride * (height - 1) + width * bpp` (plus
+   * the chroma planes of NV12, NV21 and I420).
    */
   size_t len;
   /**
@@ -318,7 +363,8 @@ typedef struct facecore_image {
    */
   size_t stride;
   /**
-   * A `facecore_pixel_format` value.
+   * A `facecore_pixel_format` value, OR'ed with `FACECORE_COLOR_RANGE_FULL` for a
+   * full-range YUV frame.
    */
   uint32_t format;
 } facecore_image;
@@ -368,6 +414,53 @@ typedef struct facecore_match {
    */
   float score;
 } facecore_match;
+
+/**
+ * One plane of a `facecore_image_planes`: rows `stride` bytes apart; the last row needs only
+ * its own bytes.
+ */
+typedef struct facecore_plane {
+  /**
+   * First byte of the plane's first row.
+   */
+  const uint8_t *data;
+  /**
+   * Readable bytes at `data`; checked against `stride * (rows - 1) + row bytes`.
+   */
+  size_t len;
+  /**
+   * Bytes from the start of one row to the next (at least the row's bytes).
+   */
+  size_t stride;
+} facecore_plane;
+
+/**
+ * A borrowed frame whose planes are separate buffers with their own strides (Android
+ * `AImage`, ffmpeg `AVFrame`, V4L2 multi-planar buffers). `planes[0]` is Y (or the only
+ * plane of YUYV, RGB and grey formats); `planes[1]` is the interleaved chroma of NV12/NV21
+ * (`2 * ceil(width / 2)` bytes by `ceil(height / 2)` rows) or the U plane of I420, and
+ * `planes[2]` its V plane (`ceil(width / 2)` by `ceil(height / 2)` each). Planes the format
+ * does not use must have `data` NULL. Convert with `facecore_image_planes_to_rgb`.
+ */
+typedef struct facecore_image_planes {
+  /**
+   * Width in pixels (1..16384).
+   */
+  uint32_t width;
+  /**
+   * Height in pixels (1..16384; at most 64 megapixels in all).
+   */
+  uint32_t height;
+  /**
+   * A `facecore_pixel_format` value, OR'ed with `FACECORE_COLOR_RANGE_FULL` for a
+   * full-range YUV frame.
+   */
+  uint32_t format;
+  /**
+   * The planes, in the order above.
+   */
+  struct facecore_plane planes[3];
+} facecore_image_planes;
 
 /**
  * One model file held in memory, for `facecore_models_new_from_memory`.
@@ -832,6 +925,26 @@ enum facecore_status facecore_gallery_identify(const struct facecore_gallery *ga
                                                float threshold,
                                                struct facecore_match *out_best,
                                                bool *out_known);
+
+/**
+ * @brief Converts a frame given as separate planes to packed RGB in the caller's buffer, and
+ * describes the result as a `facecore_image` to pass to any call that takes one.
+ *
+ * `rgb` receives `width * height * 3` bytes, rows without padding (reuse one buffer for
+ * every frame). On success `*out` is `{rgb, width * height * 3, width, height, width * 3,
+ * FACECORE_PIXEL_FORMAT_RGB}`. Errors: `INVALID_ARGUMENT` for a bad format, geometry, stride
+ * or a plane shorter than its rows (truncated), or a non-NULL plane the format does not use;
+ * `NULL_ARGUMENT` for a NULL plane it uses; `LIMIT_EXCEEDED` beyond the image limits;
+ * `BUFFER_TOO_SMALL` when `rgb_len` is less than `width * height * 3`.
+ *
+ * # Safety
+ * `frame` is NULL or valid, each used plane's `data` readable for its `len` bytes; `rgb` is
+ * writable for `rgb_len` bytes and does not overlap the planes; `out` is valid for one write.
+ */
+enum facecore_status facecore_image_planes_to_rgb(const struct facecore_image_planes *frame,
+                                                  uint8_t *rgb,
+                                                  size_t rgb_len,
+                                                  struct facecore_image *out);
 
 /**
  * @brief Decodes a JPEG or PNG file.

@@ -2,11 +2,18 @@
 
 use std::ffi::c_char;
 
-use facecore::{Face, Image, ImageView, PixelFormat, Point, Rect};
+use facecore::{ColorRange, Face, Image, ImageView, PixelFormat, Plane, Point, Rect};
 
-use crate::boundary::{Fail, arg_ref, boundary, facecore_status, handle, handle_free, handle_ref, out_arg, path_arg, slice, write};
+use crate::boundary::{
+    Fail, arg_ref, boundary, facecore_status, handle, handle_free, handle_ref, out_arg, path_arg, slice, slice_mut, write,
+};
 
-/// Layout of one pixel in a `facecore_image` (the `format` field takes these values).
+/// Layout of the pixels in a `facecore_image` or `facecore_image_planes` (their `format` field
+/// takes these values, OR'ed with `FACECORE_COLOR_RANGE_FULL` for full-range YUV). Values are
+/// stable: new ones are appended.
+///
+/// The YUV formats use the BT.601 matrix. Chroma is subsampled rounding up: `ceil(width / 2)`
+/// samples per row, and `ceil(height / 2)` rows for the 4:2:0 formats.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum facecore_pixel_format {
@@ -20,18 +27,40 @@ pub enum facecore_pixel_format {
     Bgra = 3,
     /// 1 byte of luminance.
     Gray = 4,
+    /// YUV 4:2:0, two planes: Y, then U and V interleaved (`U V U V`).
+    Nv12 = 5,
+    /// YUV 4:2:0, two planes: Y, then V and U interleaved (`V U V U`; Android camera previews).
+    Nv21 = 6,
+    /// YUV 4:2:0, three planes: Y, U, V (YU12, `yuv420p`).
+    I420 = 7,
+    /// YUV 4:2:2 packed, one plane: `Y0 U Y1 V` per pair of pixels (YUY2; UVC webcams).
+    Yuyv = 8,
 }
+
+/// YUV "video" range (Y 16..235, U and V 16..240), the default: no bit set in `format`.
+pub const FACECORE_COLOR_RANGE_LIMITED: u32 = 0;
+/// YUV full ("JPEG") range (Y, U, V 0..255): OR this into `format` of a YUV frame, e.g.
+/// `FACECORE_PIXEL_FORMAT_NV21 | FACECORE_COLOR_RANGE_FULL`. Refused with RGB and grey formats.
+pub const FACECORE_COLOR_RANGE_FULL: u32 = 0x100;
 
 /// A borrowed pixel buffer: `height` rows of `stride` bytes, each starting with `width`
 /// pixels of `format` (a `facecore_pixel_format` value). The last row needs only
 /// `width * bytes_per_pixel` bytes. facecore copies the pixels during the call and keeps no
 /// pointer to them.
+///
+/// YUV frames are one buffer too, planes back to back (V4L2 single-planar, ffmpeg raw
+/// video): `stride` is the Y plane's; the NV12/NV21 chroma plane starts at
+/// `stride * height` with stride `stride` rounded up to even; I420's U plane starts there with
+/// stride `ceil(stride / 2)` and `ceil(height / 2)` rows, and V follows U. YUYV rows hold
+/// `4 * ceil(width / 2)` bytes. Frames whose planes are apart or have their own strides go
+/// through `facecore_image_planes`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct facecore_image {
     /// First byte of the first row.
     pub data: *const u8,
-    /// Readable bytes at `data`; checked against `stride * (height - 1) + width * bpp`.
+    /// Readable bytes at `data`; checked against `stride * (height - 1) + width * bpp` (plus
+    /// the chroma planes of NV12, NV21 and I420).
     pub len: usize,
     /// Width in pixels (1..16384).
     pub width: u32,
@@ -39,8 +68,42 @@ pub struct facecore_image {
     pub height: u32,
     /// Bytes from the start of one row to the next (at least `width * bpp`).
     pub stride: usize,
-    /// A `facecore_pixel_format` value.
+    /// A `facecore_pixel_format` value, OR'ed with `FACECORE_COLOR_RANGE_FULL` for a
+    /// full-range YUV frame.
     pub format: u32,
+}
+
+/// One plane of a `facecore_image_planes`: rows `stride` bytes apart; the last row needs only
+/// its own bytes.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct facecore_plane {
+    /// First byte of the plane's first row.
+    pub data: *const u8,
+    /// Readable bytes at `data`; checked against `stride * (rows - 1) + row bytes`.
+    pub len: usize,
+    /// Bytes from the start of one row to the next (at least the row's bytes).
+    pub stride: usize,
+}
+
+/// A borrowed frame whose planes are separate buffers with their own strides (Android
+/// `AImage`, ffmpeg `AVFrame`, V4L2 multi-planar buffers). `planes[0]` is Y (or the only
+/// plane of YUYV, RGB and grey formats); `planes[1]` is the interleaved chroma of NV12/NV21
+/// (`2 * ceil(width / 2)` bytes by `ceil(height / 2)` rows) or the U plane of I420, and
+/// `planes[2]` its V plane (`ceil(width / 2)` by `ceil(height / 2)` each). Planes the format
+/// does not use must have `data` NULL. Convert with `facecore_image_planes_to_rgb`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct facecore_image_planes {
+    /// Width in pixels (1..16384).
+    pub width: u32,
+    /// Height in pixels (1..16384; at most 64 megapixels in all).
+    pub height: u32,
+    /// A `facecore_pixel_format` value, OR'ed with `FACECORE_COLOR_RANGE_FULL` for a
+    /// full-range YUV frame.
+    pub format: u32,
+    /// The planes, in the order above.
+    pub planes: [facecore_plane; 3],
 }
 
 /// A detected face in image pixels.
@@ -86,15 +149,25 @@ pub(crate) fn face_from_c(f: &facecore_face) -> Result<Face, Fail> {
     Ok(Face { bbox: Rect { x: f.x, y: f.y, width: f.width, height: f.height }, score: f.score, landmarks })
 }
 
-fn pixel_format(v: u32) -> Result<PixelFormat, Fail> {
-    Ok(match v {
+/// Splits a `format` field into the pixel format and the color range.
+fn pixel_format(v: u32) -> Result<(PixelFormat, ColorRange), Fail> {
+    let range = if v & FACECORE_COLOR_RANGE_FULL != 0 { ColorRange::Full } else { ColorRange::Limited };
+    let format = match v & !FACECORE_COLOR_RANGE_FULL {
         0 => PixelFormat::Rgb8,
         1 => PixelFormat::Bgr8,
         2 => PixelFormat::Rgba8,
         3 => PixelFormat::Bgra8,
         4 => PixelFormat::Gray8,
-        v => return Err(Fail::invalid(format!("unknown pixel format {v}"))),
-    })
+        5 => PixelFormat::Nv12,
+        6 => PixelFormat::Nv21,
+        7 => PixelFormat::I420,
+        8 => PixelFormat::Yuyv,
+        _ => return Err(Fail::invalid(format!("unknown pixel format {v} (0x{v:x})"))),
+    };
+    if range == ColorRange::Full && !format.is_yuv() {
+        return Err(Fail::invalid(format!("FACECORE_COLOR_RANGE_FULL applies to YUV formats only, not {format:?} (format {v})")));
+    }
+    Ok((format, range))
 }
 
 /// Validates and copies a C image into an owned RGB image.
@@ -104,14 +177,79 @@ fn pixel_format(v: u32) -> Result<PixelFormat, Fail> {
 pub(crate) unsafe fn image_arg(p: *const facecore_image, arg: &str) -> Result<Image, Fail> {
     // SAFETY: forwarded caller contract.
     let img = unsafe { arg_ref(p, arg) }?;
-    let format = pixel_format(img.format)?;
+    let (format, range) = pixel_format(img.format)?;
     if img.data.is_null() {
         return Err(Fail::null(&format!("{arg}->data")));
     }
     // SAFETY: forwarded caller contract (`data` readable for `len` bytes).
     let data = unsafe { slice(img.data, img.len, arg) }?;
-    let view = ImageView::new(data, img.width, img.height, img.stride, format)?;
+    let view = ImageView::new(data, img.width, img.height, img.stride, format)?.with_color_range(range);
     Ok(Image::from_view(view))
+}
+
+/// @brief Converts a frame given as separate planes to packed RGB in the caller's buffer, and
+/// describes the result as a `facecore_image` to pass to any call that takes one.
+///
+/// `rgb` receives `width * height * 3` bytes, rows without padding (reuse one buffer for
+/// every frame). On success `*out` is `{rgb, width * height * 3, width, height, width * 3,
+/// FACECORE_PIXEL_FORMAT_RGB}`. Errors: `INVALID_ARGUMENT` for a bad format, geometry, stride
+/// or a plane shorter than its rows (truncated), or a non-NULL plane the format does not use;
+/// `NULL_ARGUMENT` for a NULL plane it uses; `LIMIT_EXCEEDED` beyond the image limits;
+/// `BUFFER_TOO_SMALL` when `rgb_len` is less than `width * height * 3`.
+///
+/// # Safety
+/// `frame` is NULL or valid, each used plane's `data` readable for its `len` bytes; `rgb` is
+/// writable for `rgb_len` bytes and does not overlap the planes; `out` is valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn facecore_image_planes_to_rgb(
+    frame: *const facecore_image_planes,
+    rgb: *mut u8,
+    rgb_len: usize,
+    out: *mut facecore_image,
+) -> facecore_status {
+    boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let f = unsafe { arg_ref(frame, "frame") }?;
+        let out = out_arg(out, "out")?;
+        if rgb.is_null() {
+            return Err(Fail::null("rgb"));
+        }
+        let (format, range) = pixel_format(f.format)?;
+        let mut planes = [Plane::default(); 3];
+        for (i, p) in f.planes.iter().enumerate() {
+            if i >= format.planes() {
+                if !p.data.is_null() {
+                    return Err(Fail::invalid(format!("frame->planes[{i}] is set, but {format:?} has {} plane(s)", format.planes())));
+                }
+                continue;
+            }
+            let name = format!("frame->planes[{i}].data");
+            if p.data.is_null() {
+                return Err(Fail::null(&name));
+            }
+            // SAFETY: forwarded caller contract (`data` readable for `len` bytes).
+            planes[i] = Plane::new(unsafe { slice(p.data, p.len, &name) }?, p.stride);
+        }
+        let view = ImageView::from_planes(&planes[..format.planes()], f.width, f.height, format)?.with_color_range(range);
+        let needed = f.width as usize * f.height as usize * 3;
+        if rgb_len < needed {
+            return Err(Fail::too_small(format!("rgb holds {rgb_len} bytes; {}x{} RGB needs {needed}", f.width, f.height)));
+        }
+        // SAFETY: forwarded caller contract (`rgb` writable for `rgb_len` bytes, no overlap).
+        let dst = unsafe { slice_mut(rgb, rgb_len, "rgb") }?;
+        view.write_rgb(dst)?;
+        let v = facecore_image {
+            data: rgb,
+            len: needed,
+            width: f.width,
+            height: f.height,
+            stride: f.width as usize * 3,
+            format: facecore_pixel_format::Rgb as u32,
+        };
+        // SAFETY: `out` checked non-NULL; valid per the caller's contract.
+        unsafe { write(out, v) };
+        Ok(())
+    })
 }
 
 /// An image decoded by facecore (JPEG or PNG, EXIF orientation applied), held as RGB.

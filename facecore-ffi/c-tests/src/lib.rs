@@ -28,6 +28,7 @@ mod tests {
         fn fc_test_models(models_dir: *const c_char) -> c_int;
         fn fc_test_gallery_security(tmpdir: *const c_char, yunet_path: *const c_char) -> c_int;
         fn fc_test_threads(tmpdir: *const c_char, seconds: c_int) -> c_int;
+        fn fc_test_pixel_formats(fixtures_dir: *const c_char) -> c_int;
         fn fc_analyze_file(
             path: *const c_char,
             preset: u32,
@@ -78,6 +79,15 @@ mod tests {
     fn c_images_strides_and_formats() {
         // SAFETY: as above.
         run("images", || unsafe { fc_test_images() });
+    }
+
+    /// NV12, NV21, I420 and YUYV frames made in C from the fixtures (one buffer and separate
+    /// planes, both ranges) find the RGB image's faces; truncated planes and bad strides fail.
+    #[test]
+    fn c_camera_pixel_formats() {
+        let dir = CString::new(fixtures().to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        run("pixel formats", || unsafe { fc_test_pixel_formats(dir.as_ptr()) });
     }
 
     #[test]

@@ -298,7 +298,7 @@ int fc_test_images(void) {
     bad.height = 100000;
     CHECK_STATUS(facecore_detect(shared_detector(), &bad, faces, 8, &n), FACECORE_STATUS_INVALID_ARGUMENT);
     bad = as_bgr;
-    bad.format = 5;
+    bad.format = 99; /* not a format (5..8 are the YUV formats, see pixel_formats.c) */
     CHECK_STATUS(facecore_detect(shared_detector(), &bad, faces, 8, &n), FACECORE_STATUS_INVALID_ARGUMENT);
     CHECK(n == 77);
 

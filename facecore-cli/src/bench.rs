@@ -139,6 +139,13 @@ pub fn run(a: &BenchArgs) -> AnyResult {
             );
         }
     }
+    // Liveness: both networks on the first face (opt-in on pipelines; its own cost).
+    let faces = facecore::Detector::bundled(config)?.detect(&img)?;
+    if let Some(face) = faces.first() {
+        let live = facecore::Liveness::bundled()?;
+        let per_face = time(a.runs, || live.score(&img, face))?;
+        println!("liveness (MiniFASNetV2 + V1SE, crops, both networks)/face={per_face:.2} ms (1 thread)");
+    }
     print_rss("after the runs above");
     if a.scaling {
         let preset = a.preset.first().copied().unwrap_or(Preset::Fast);

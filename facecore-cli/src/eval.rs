@@ -38,6 +38,9 @@ pub enum EvalCmd {
         #[arg(long)]
         min_face: Option<f32>,
     },
+    /// Presentation-attack detection: APCER and BPCER at each operating point, BPCER at APCER
+    /// 1% and 5%, AUC, per attack type (last line starts with `liveness default`).
+    Liveness(crate::liveness::EvalLivenessArgs),
 }
 
 #[derive(Args)]
@@ -88,6 +91,7 @@ pub fn run(cmd: EvalCmd) -> AnyResult {
     match cmd {
         EvalCmd::Lfw(a) => lfw(&a),
         EvalCmd::Detect { images, gt, iou, score, input, min_face } => detect(&images, &gt, iou, score, input, min_face),
+        EvalCmd::Liveness(a) => crate::liveness::eval(&a),
     }
 }
 

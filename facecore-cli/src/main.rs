@@ -4,6 +4,7 @@
 mod annotate;
 mod bench;
 mod eval;
+mod liveness;
 mod process;
 mod profile;
 mod progress;
@@ -100,6 +101,9 @@ enum Cmd {
         #[arg(long, default_value = "demo.png")]
         out: PathBuf,
     },
+    /// Liveness of every face: live, spoof (a photo or screen) or unknown (too small, cut by
+    /// the frame edge), one line per face.
+    Liveness(liveness::LivenessArgs),
     /// Write a new random key for encrypted galleries into FILE (64 hex digits, mode 0600; an
     /// existing file is never overwritten: losing a key loses its galleries).
     Keygen { file: PathBuf },
@@ -368,6 +372,7 @@ fn run(cmd: Cmd) -> AnyResult {
         Cmd::Demo { preset, fixtures, out } => demo(preset, fixtures.as_deref(), &out),
         Cmd::Models { what } => models(what),
         Cmd::Keygen { file } => keygen(&file),
+        Cmd::Liveness(a) => liveness::run(&a),
         Cmd::Bench(args) => bench::run(&args),
         Cmd::Profile(args) => profile::run(&args),
         Cmd::Eval { what } => eval::run(what),

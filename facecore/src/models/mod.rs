@@ -42,6 +42,10 @@ pub enum ModelFile {
     DlibResnet,
     /// dlib's 5-point shape predictor (CC0).
     DlibShapePredictor5,
+    /// MiniFASNetV2 liveness network, 2.7x face crops (Apache-2.0).
+    MiniFasNetV2,
+    /// MiniFASNetV1SE liveness network, 4.0x face crops (Apache-2.0).
+    MiniFasNetV1Se,
 }
 
 /// One manifest row.
@@ -61,7 +65,14 @@ pub struct ManifestEntry {
 
 impl ModelFile {
     /// All known files.
-    pub const ALL: [ModelFile; 4] = [ModelFile::Yunet, ModelFile::Sface, ModelFile::DlibResnet, ModelFile::DlibShapePredictor5];
+    pub const ALL: [ModelFile; 6] = [
+        ModelFile::Yunet,
+        ModelFile::Sface,
+        ModelFile::DlibResnet,
+        ModelFile::DlibShapePredictor5,
+        ModelFile::MiniFasNetV2,
+        ModelFile::MiniFasNetV1Se,
+    ];
 
     /// The file name (in the manifest and in a model directory).
     pub fn file_name(self) -> &'static str {
@@ -70,6 +81,8 @@ impl ModelFile {
             ModelFile::Sface => "sface_2021dec.onnx",
             ModelFile::DlibResnet => "dlib_resnet_v1.onnx",
             ModelFile::DlibShapePredictor5 => "shape_predictor_5_face_landmarks.dat",
+            ModelFile::MiniFasNetV2 => "minifasnet_v2.onnx",
+            ModelFile::MiniFasNetV1Se => "minifasnet_v1se.onnx",
         }
     }
 
@@ -299,7 +312,8 @@ pub fn read_verified(file: ModelFile, path: impl AsRef<Path>) -> Result<Vec<u8>>
 
 /// Results of the one-time check of each bundled model (the bytes are fixed at build time).
 #[cfg(feature = "bundled-models")]
-static BUNDLED_CHECKED: [std::sync::OnceLock<Result<(), String>>; 4] = [const { std::sync::OnceLock::new() }; 4];
+static BUNDLED_CHECKED: [std::sync::OnceLock<Result<(), String>>; ModelFile::ALL.len()] =
+    [const { std::sync::OnceLock::new() }; ModelFile::ALL.len()];
 
 #[cfg(feature = "bundled-models")]
 mod bundled {
@@ -328,6 +342,8 @@ mod bundled {
     }
 
     static YUNET: &[u8] = include_bytes!("../../models/yunet_2023mar.onnx");
+    static MINIFASNET_V2: &[u8] = include_bytes!("../../models/minifasnet_v2.onnx");
+    static MINIFASNET_V1SE: &[u8] = include_bytes!("../../models/minifasnet_v1se.onnx");
 
     fn parts(file: ModelFile) -> (Form, Vec<Part>) {
         match file {
@@ -338,6 +354,8 @@ mod bundled {
                 vec![part!(facecore_model_dlib_resnet_1), part!(facecore_model_dlib_resnet_2), part!(facecore_model_dlib_resnet_3)],
             ),
             ModelFile::DlibShapePredictor5 => (Form::Raw, vec![part!(facecore_model_dlib_sp5)]),
+            ModelFile::MiniFasNetV2 => (Form::Raw, vec![Part { krate: "facecore", bytes: MINIFASNET_V2, sha256: "", model: "" }]),
+            ModelFile::MiniFasNetV1Se => (Form::Raw, vec![Part { krate: "facecore", bytes: MINIFASNET_V1SE, sha256: "", model: "" }]),
         }
     }
 

@@ -539,8 +539,9 @@ static int analyze_obama(facecore_pipeline *p, float *emb, size_t emb_len, size_
 
 int fc_test_models(const char *models_dir) {
     failures = 0;
-    CHECK(facecore_model_file_count() == 4);
-    CHECK(facecore_model_file_name(4) == NULL);
+    CHECK(facecore_model_file_count() == 6);
+    CHECK(facecore_model_file_name(6) == NULL);
+    CHECK(strcmp(facecore_model_file_name(4), "minifasnet_v2.onnx") == 0);
     CHECK(strcmp(facecore_model_file_name(1), "sface_2021dec.onnx") == 0);
 
     /* Reference: the default models (bundled in this build). */

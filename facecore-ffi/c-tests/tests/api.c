@@ -296,7 +296,7 @@ int fc_test_images(void) {
     bad = as_bgr;
     bad.width = 100000;
     bad.height = 100000;
-    CHECK_STATUS(facecore_detect(shared_detector(), &bad, faces, 8, &n), FACECORE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(facecore_detect(shared_detector(), &bad, faces, 8, &n), FACECORE_STATUS_LIMIT_EXCEEDED);
     bad = as_bgr;
     bad.format = 99; /* not a format (5..8 are the YUV formats, see pixel_formats.c) */
     CHECK_STATUS(facecore_detect(shared_detector(), &bad, faces, 8, &n), FACECORE_STATUS_INVALID_ARGUMENT);

@@ -91,6 +91,20 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// A face is below a quality floor (see [`crate::QualityConfig`]): too small, blurred,
+    /// dark, flat or turned away. Enrolment refuses such faces unless the caller lowers the
+    /// floor.
+    #[error("face quality too low: {measure} is {value:.2}, the limit is {limit:.2} (lower the floor in QualityConfig to accept it)")]
+    LowQuality {
+        /// The failing measure: `eye_distance`, `sharpness`, `brightness`, `contrast`, `yaw`,
+        /// `pitch` or `score` (see [`crate::Quality`]).
+        measure: &'static str,
+        /// The face's value of that measure.
+        value: f32,
+        /// The bound it failed: a floor, or a ceiling for `|yaw|`, `|pitch|` and the upper
+        /// brightness bound.
+        limit: f32,
+    },
     /// An I/O error, with the path involved.
     #[error("i/o error on {}: {source}", .path.display())]
     Io {

@@ -33,6 +33,7 @@ mod model;
 pub mod models;
 mod persist;
 mod pipeline;
+pub mod quality;
 mod recognize;
 mod verify;
 
@@ -47,7 +48,8 @@ pub use crate::image::{ColorRange, Image, ImageView, MAX_FILE_BYTES, MAX_PIXELS,
 pub use crate::liveness::{Liveness, LivenessConfig, LivenessDecision, LivenessOp, LivenessResult};
 pub use crate::model::{NodeTime, profile_onnx, time_onnx_pair};
 pub use crate::models::{ModelFile, ModelSource};
-pub use crate::pipeline::{AnalyzedFace, FacePipeline, MAX_THREADS};
+pub use crate::pipeline::{AnalyzedFace, EnrollOptions, Enrolled, FacePipeline, MAX_THREADS};
+pub use crate::quality::{Quality, QualityConfig};
 pub use crate::recognize::{Alignment, Branch, Preset, Recognizer};
 pub use crate::verify::{OperatingPoint, THRESHOLDS, Verification, verify};
 

@@ -5,7 +5,9 @@ use std::sync::mpsc;
 use crate::detect::{Detector, DetectorConfig, Face};
 use crate::embed::Embedding;
 use crate::error::{Error, Result};
+use crate::gallery::{Gallery, PersonId};
 use crate::image::Image;
+use crate::quality::{Quality, QualityConfig};
 use crate::recognize::{Preset, Recognizer};
 
 /// A face with its embedding.
@@ -15,6 +17,26 @@ pub struct AnalyzedFace {
     pub face: Face,
     /// What it looks like, in the recognizer's embedding space.
     pub embedding: Embedding,
+    /// How good the face is for recognition (size, sharpness, exposure, pose; see
+    /// [`Quality`]), measured on a 112 px chip whatever the preset.
+    pub quality: Quality,
+}
+
+/// Settings of [`FacePipeline::enroll`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct EnrollOptions {
+    /// The floor the face must meet ([`QualityConfig::default`]; [`QualityConfig::NONE`]
+    /// accepts any face).
+    pub quality: QualityConfig,
+}
+
+/// What [`FacePipeline::enroll`] enrolled.
+#[derive(Debug, Clone)]
+pub struct Enrolled {
+    /// The person's id in the gallery (new, or theirs if the name was enrolled before).
+    pub person: PersonId,
+    /// The face that was enrolled, with its embedding and quality.
+    pub face: AnalyzedFace,
 }
 
 /// Most threads a pipeline may use for one call.
@@ -118,7 +140,7 @@ impl FacePipeline {
     /// [`crate::Error::Inference`] on engine failure.
     pub fn embed_faces(&self, img: &Image, faces: Vec<Face>) -> Result<Vec<AnalyzedFace>> {
         let one = |face: &Face| match self.recognizer.embed(img, face) {
-            Ok(embedding) => Some(Ok(AnalyzedFace { face: *face, embedding })),
+            Ok(embedding) => Some(Ok(AnalyzedFace { face: *face, embedding, quality: Quality::measure(img, face) })),
             // A face whose landmarks are degenerate cannot be aligned: skip it. Every other
             // failure (engine, bad argument) is the caller's to see.
             Err(Error::DegenerateFace { .. }) => None,
@@ -207,6 +229,40 @@ impl FacePipeline {
     pub fn embed_best(&self, img: &Image) -> Result<Option<AnalyzedFace>> {
         let Some(face) = self.detector.detect(img)?.into_iter().next() else { return Ok(None) };
         let embedding = self.recognizer.embed(img, &face)?;
-        Ok(Some(AnalyzedFace { face, embedding }))
+        Ok(Some(AnalyzedFace { face, embedding, quality: Quality::measure(img, &face) }))
+    }
+
+    /// Enrols the most confident face of `img` under `name`, after checking its quality
+    /// against `options.quality`: the quality is measured before the (costly) embedding, and
+    /// a face below the floor is refused without touching the gallery.
+    ///
+    /// ```no_run
+    /// use facecore::{EnrollOptions, FacePipeline, Gallery, Image, Preset, QualityConfig};
+    /// let pipeline = FacePipeline::from_preset(Preset::Fast)?;
+    /// let mut gallery = Gallery::new();
+    /// let img = Image::open("obama.jpg")?;
+    /// match pipeline.enroll(&mut gallery, "obama", &img, &EnrollOptions::default()) {
+    ///     Err(facecore::Error::LowQuality { measure, .. }) => {
+    ///         eprintln!("{measure} too low; enrolling anyway");
+    ///         pipeline.enroll(&mut gallery, "obama", &img, &EnrollOptions { quality: QualityConfig::NONE })?;
+    ///     }
+    ///     other => { other?; }
+    /// }
+    /// # Ok::<(), facecore::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when `img` holds no face, [`Error::LowQuality`] naming the
+    /// failing measure, [`Error::DegenerateFace`] when the face cannot be aligned, otherwise
+    /// as [`Gallery::enroll`] and [`FacePipeline::analyze`].
+    pub fn enroll(&self, gallery: &mut Gallery, name: &str, img: &Image, options: &EnrollOptions) -> Result<Enrolled> {
+        let Some(face) = self.detector.detect(img)?.into_iter().next() else {
+            return Err(Error::input("image", "no face found to enrol"));
+        };
+        let quality = Quality::measure(img, &face);
+        options.quality.check(&quality)?;
+        let embedding = self.recognizer.embed(img, &face)?;
+        let person = gallery.enroll(name, &embedding)?;
+        Ok(Enrolled { person, face: AnalyzedFace { face, embedding, quality } })
     }
 }

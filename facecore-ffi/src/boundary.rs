@@ -46,6 +46,9 @@ pub enum facecore_status {
     Key = 15,
     /// No person with this id is enrolled (removed, or never enrolled).
     NoSuchPerson = 16,
+    /// A face is below the quality floor (too small, blurred, dark, flat or turned away); the
+    /// message names the measure, its value and the bound. Lower the floor to accept it.
+    LowQuality = 17,
     /// An error facecore does not classify yet (a newer core error); see the message.
     Unknown = 99,
     /// A bug inside facecore was caught at the boundary; the process is intact. See the message.
@@ -87,6 +90,7 @@ pub(crate) fn status_of(e: &facecore::Error) -> facecore_status {
         E::DegenerateFace { .. } => facecore_status::DegenerateFace,
         E::LimitExceeded { .. } => facecore_status::LimitExceeded,
         E::Key { .. } => facecore_status::Key,
+        E::LowQuality { .. } => facecore_status::LowQuality,
         e @ E::Io { .. } if e.is_not_found() => facecore_status::NotFound,
         E::Io { .. } => facecore_status::Io,
         _ => facecore_status::Unknown,
@@ -354,6 +358,7 @@ mod tests {
             E::DegenerateFace { detail: String::new() },
             E::LimitExceeded { what: "x", limit: 1, actual: 2, unit: "bytes" },
             E::Key { path: None, detail: String::new() },
+            E::LowQuality { measure: "sharpness", value: 1.0, limit: 2.0 },
             io(std::io::ErrorKind::PermissionDenied),
             io(std::io::ErrorKind::NotFound),
         ];

@@ -35,6 +35,7 @@ mod persist;
 mod pipeline;
 pub mod quality;
 mod recognize;
+pub mod stream;
 mod verify;
 
 pub use crate::align::{ARCFACE_112, Affine, DLIB_150, align, warp};
@@ -51,6 +52,7 @@ pub use crate::models::{ModelFile, ModelSource};
 pub use crate::pipeline::{AnalyzedFace, EnrollOptions, Enrolled, FacePipeline, MAX_THREADS};
 pub use crate::quality::{Quality, QualityConfig};
 pub use crate::recognize::{Alignment, Branch, Preset, Recognizer};
+pub use crate::stream::{FaceStream, StreamEvent, StreamEventKind, StreamOptions, StreamStats, TrackIdentity, TrackInfo};
 pub use crate::verify::{OperatingPoint, THRESHOLDS, Verification, verify};
 
 /// The `image` crate version facecore's [`Image::as_rgb`] returns (for conversions).

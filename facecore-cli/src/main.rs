@@ -65,11 +65,20 @@ enum Cmd {
     Identify {
         #[command(flatten)]
         common: Common,
-        #[arg(long)]
-        gallery: PathBuf,
+        /// The gallery file (or --known).
+        #[arg(long, required_unless_present = "known", conflicts_with = "known")]
+        gallery: Option<PathBuf>,
         /// Key file of an encrypted gallery (from `facecore keygen`).
-        #[arg(long)]
+        #[arg(long, requires = "gallery")]
         key_file: Option<PathBuf>,
+        /// A folder of known people, one photo each named NAME.jpg, enrolled in memory (the
+        /// face_recognition CLI's `known_people_folder`): no gallery file needed.
+        #[arg(long)]
+        known: Option<PathBuf>,
+        /// Print face_recognition's CLI output, `PATH,NAME` per face (`unknown_person`, and
+        /// `PATH,no_persons_found` for an image without a face), so its scripts keep working.
+        #[arg(long, conflicts_with = "json")]
+        face_recognition_format: bool,
         /// fmr1e-3 (default), fmr1e-4, best-accuracy
         #[arg(long, default_value = "fmr1e-3")]
         op: OperatingPoint,
@@ -307,11 +316,13 @@ fn run(cmd: Cmd) -> AnyResult {
             }
             Ok(())
         }
-        Cmd::Identify { common, gallery, key_file, op, annotate, inputs } => {
+        Cmd::Identify { common, gallery, key_file, known, face_recognition_format, op, annotate, inputs } => {
             let pipeline = FacePipeline::from_preset(common.preset)?;
-            let g = match key_file {
-                Some(f) => Gallery::load_encrypted(&gallery, &read_key(&f)?)?,
-                None => Gallery::load(&gallery)?,
+            let g = match (&known, gallery, key_file) {
+                (Some(dir), _, _) => known_people(&pipeline, dir)?,
+                (None, Some(gallery), Some(f)) => Gallery::load_encrypted(&gallery, &read_key(&f)?)?,
+                (None, Some(gallery), None) => Gallery::load(&gallery)?,
+                (None, None, _) => return Err("give --gallery FILE or --known DIR".into()),
             };
             let threshold = op.threshold(pipeline.recognizer().space())?;
             let mut failures = Failures::default();
@@ -324,13 +335,18 @@ fn run(cmd: Cmd) -> AnyResult {
                     }
                 };
                 failures.ok();
+                if face_recognition_format && faces.is_empty() {
+                    println!("{},no_persons_found", path.display());
+                }
                 let mut labels = Vec::new();
                 for f in faces {
                     let (name, score) = match g.identify(&f.embedding, threshold)? {
                         Identity::Known(m) => (m.name, m.score),
                         Identity::Unknown(best) => ("unknown".to_string(), best.map_or(0.0, |m| m.score)),
                     };
-                    if common.json {
+                    if face_recognition_format {
+                        println!("{},{}", path.display(), if name == "unknown" { "unknown_person" } else { &name });
+                    } else if common.json {
                         let b = f.face.bbox;
                         println!(
                             "{}",
@@ -378,6 +394,26 @@ fn run(cmd: Cmd) -> AnyResult {
         Cmd::Eval { what } => eval::run(what),
         Cmd::Calibrate(args) => eval::calibrate(&args),
     }
+}
+
+/// Enrols every photo of `dir` in memory under its file stem (`known/obama.jpg` is "obama"),
+/// from its most confident face; a photo without a face is skipped with face_recognition's
+/// warning.
+fn known_people(pipeline: &FacePipeline, dir: &Path) -> AnyResult<Gallery> {
+    let mut g = Gallery::new();
+    for path in expand_inputs(&[dir.to_path_buf()])? {
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        match pipeline.embed_best(&Image::open(&path)?)? {
+            Some(f) => {
+                g.enroll(&name, &f.embedding)?;
+            }
+            None => eprintln!("WARNING: No faces found in {}. Ignoring file.", path.display()),
+        }
+    }
+    if g.is_empty() {
+        return Err(format!("no known face in {}", dir.display()).into());
+    }
+    Ok(g)
 }
 
 /// Reads a gallery key file: 64 hex digits (what `keygen` writes; surrounding whitespace

@@ -7,6 +7,7 @@ use crate::embed::Embedding;
 use crate::error::{Error, Result};
 use crate::gallery::{Gallery, PersonId};
 use crate::image::Image;
+use crate::liveness::{Liveness, LivenessOp, LivenessResult};
 use crate::quality::{Quality, QualityConfig};
 use crate::recognize::{Preset, Recognizer};
 
@@ -20,6 +21,8 @@ pub struct AnalyzedFace {
     /// How good the face is for recognition (size, sharpness, exposure, pose; see
     /// [`Quality`]), measured on a 112 px chip whatever the preset.
     pub quality: Quality,
+    /// Live or spoof, when the pipeline checks liveness ([`FacePipeline::with_liveness`]).
+    pub liveness: Option<LivenessResult>,
 }
 
 /// Settings of [`FacePipeline::enroll`].
@@ -63,6 +66,7 @@ pub struct FacePipeline {
     detector: Detector,
     recognizer: Recognizer,
     threads: usize,
+    liveness: Option<(Liveness, LivenessOp)>,
 }
 
 impl FacePipeline {
@@ -84,7 +88,7 @@ impl FacePipeline {
 
     /// Combines a detector and a recognizer.
     pub fn new(detector: Detector, recognizer: Recognizer) -> Self {
-        FacePipeline { detector, recognizer, threads: 1 }
+        FacePipeline { detector, recognizer, threads: 1, liveness: None }
     }
 
     /// The same pipeline using up to `threads` threads per call (1 = the caller's thread only,
@@ -140,7 +144,12 @@ impl FacePipeline {
     /// [`crate::Error::Inference`] on engine failure.
     pub fn embed_faces(&self, img: &Image, faces: Vec<Face>) -> Result<Vec<AnalyzedFace>> {
         let one = |face: &Face| match self.recognizer.embed(img, face) {
-            Ok(embedding) => Some(Ok(AnalyzedFace { face: *face, embedding, quality: Quality::measure(img, face) })),
+            Ok(embedding) => Some(self.liveness_of(img, face).map(|liveness| AnalyzedFace {
+                face: *face,
+                embedding,
+                quality: Quality::measure(img, face),
+                liveness,
+            })),
             // A face whose landmarks are degenerate cannot be aligned: skip it. Every other
             // failure (engine, bad argument) is the caller's to see.
             Err(Error::DegenerateFace { .. }) => None,
@@ -229,7 +238,26 @@ impl FacePipeline {
     pub fn embed_best(&self, img: &Image) -> Result<Option<AnalyzedFace>> {
         let Some(face) = self.detector.detect(img)?.into_iter().next() else { return Ok(None) };
         let embedding = self.recognizer.embed(img, &face)?;
-        Ok(Some(AnalyzedFace { face, embedding, quality: Quality::measure(img, &face) }))
+        let liveness = self.liveness_of(img, &face)?;
+        Ok(Some(AnalyzedFace { face, embedding, quality: Quality::measure(img, &face), liveness }))
+    }
+
+    /// The same pipeline checking liveness of every face it analyses, at `op`: each
+    /// [`AnalyzedFace::liveness`] is then filled. Opt-in: it runs two more (small) networks
+    /// per face; `facecore bench` prints their cost.
+    #[must_use]
+    pub fn with_liveness(mut self, liveness: Liveness, op: LivenessOp) -> Self {
+        self.liveness = Some((liveness, op));
+        self
+    }
+
+    /// The liveness check and its operating point, if enabled.
+    pub fn liveness(&self) -> Option<(&Liveness, LivenessOp)> {
+        self.liveness.as_ref().map(|(l, op)| (l, *op))
+    }
+
+    fn liveness_of(&self, img: &Image, face: &Face) -> Result<Option<LivenessResult>> {
+        self.liveness.as_ref().map(|(l, op)| l.check(img, face, *op)).transpose()
     }
 
     /// Enrols the most confident face of `img` under `name`, after checking its quality
@@ -262,7 +290,8 @@ impl FacePipeline {
         let quality = Quality::measure(img, &face);
         options.quality.check(&quality)?;
         let embedding = self.recognizer.embed(img, &face)?;
+        let liveness = self.liveness_of(img, &face)?;
         let person = gallery.enroll(name, &embedding)?;
-        Ok(Enrolled { person, face: AnalyzedFace { face, embedding, quality } })
+        Ok(Enrolled { person, face: AnalyzedFace { face, embedding, quality, liveness } })
     }
 }

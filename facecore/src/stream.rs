@@ -61,6 +61,7 @@ use crate::error::{Error, Result};
 use crate::gallery::{Gallery, PersonId};
 use crate::geometry::Rect;
 use crate::image::Image;
+use crate::liveness::LivenessDecision;
 use crate::pipeline::FacePipeline;
 use crate::quality::Quality;
 use crate::verify::OperatingPoint;
@@ -106,6 +107,12 @@ pub struct StreamOptions {
     pub min_evidence: u32,
     /// Consecutive "unknown" verdicts that declare a track unknown (default 3).
     pub unknown_evidence: u32,
+    /// With a pipeline that checks liveness ([`FacePipeline::with_liveness`]): judged frames
+    /// whose median live score decides a track's liveness, once (default 5). A single odd
+    /// frame cannot flip the median of five.
+    pub liveness_frames: u32,
+    /// Most faces checked for liveness in one frame (default 2).
+    pub max_liveness_per_frame: u32,
 }
 
 impl Default for StreamOptions {
@@ -126,6 +133,8 @@ impl Default for StreamOptions {
             confident_threshold: None,
             min_evidence: 2,
             unknown_evidence: 3,
+            liveness_frames: 5,
+            max_liveness_per_frame: 2,
         }
     }
 }
@@ -144,6 +153,7 @@ impl StreamOptions {
             ("aggregate_top", self.aggregate_top),
             ("min_evidence", self.min_evidence),
             ("unknown_evidence", self.unknown_evidence),
+            ("liveness_frames", self.liveness_frames),
         ];
         for (name, v) in positive {
             if v == 0 {
@@ -185,6 +195,9 @@ pub enum StreamEventKind {
     /// The track ended: lost for `max_missed` detections, or [`FaceStream::finish`]. `duration`
     /// is its life in seconds, `score` its best score, `person`/`name` its final name if any.
     Ended,
+    /// The track's liveness was decided (once, from `liveness_frames` judged frames; only
+    /// with a pipeline that checks liveness): `live` and `liveness`.
+    Liveness,
 }
 
 impl StreamEventKind {
@@ -196,6 +209,7 @@ impl StreamEventKind {
             StreamEventKind::Changed => "changed",
             StreamEventKind::Unknown => "unknown",
             StreamEventKind::Ended => "ended",
+            StreamEventKind::Liveness => "liveness",
         }
     }
 }
@@ -229,6 +243,11 @@ pub struct StreamEvent {
     pub previous_name: Option<String>,
     /// Seconds from the track's first to its last detection (`Ended` only, else 0).
     pub duration: f64,
+    /// The track's live score (median of its judged frames) once its liveness is decided,
+    /// on every later event of the track; `None` before, or without liveness checks.
+    pub live: Option<f32>,
+    /// The track's liveness decision (`Live` or `Spoof`), as `live`.
+    pub liveness: Option<LivenessDecision>,
 }
 
 /// A track's identity as announced by the events so far.
@@ -274,6 +293,12 @@ pub struct TrackInfo {
     pub score: Option<f32>,
     /// Identified at the confident threshold: it will not be embedded again.
     pub confident: bool,
+    /// The decided live score (see [`StreamEvent::live`]).
+    pub live: Option<f32>,
+    /// The decided liveness.
+    pub liveness: Option<LivenessDecision>,
+    /// Frames judged for liveness so far.
+    pub live_frames: u32,
 }
 
 /// Counters since the stream was made.
@@ -343,6 +368,11 @@ struct Track {
     last_score: Option<f32>,
     best_score: Option<f32>,
     confident: bool,
+    /// Live scores of the judged frames, until the decision.
+    live_scores: Vec<f32>,
+    /// The decided liveness, and whether its event was sent.
+    live: Option<(f32, LivenessDecision)>,
+    live_announced: bool,
 }
 
 fn centre_size(r: &Rect) -> [f32; 4] {
@@ -401,6 +431,9 @@ impl Track {
             name,
             score: self.last_score,
             confident: self.confident,
+            live: self.live.map(|l| l.0),
+            liveness: self.live.map(|l| l.1),
+            live_frames: self.live_scores.len() as u32,
         }
     }
 }
@@ -595,10 +628,11 @@ impl FaceStream {
             let track_of_det = self.associate(&predicted, &faces);
             let (plan, deferred) = self.plan_embeddings(&faces, &qualities, &track_of_det, index);
             let embedded = self.embed(frame, &faces, &plan)?;
+            let live = self.judge_liveness(frame, &faces, &qualities, &track_of_det)?;
             self.stats.detection_frames += 1;
             self.stats.detections += faces.len() as u64;
             self.stats.embeddings_deferred += deferred;
-            events = self.apply(timestamp, index, &faces, &qualities, &predicted, &track_of_det, &plan, embedded);
+            events = self.apply(timestamp, index, &faces, &qualities, &predicted, &track_of_det, &plan, embedded, &live);
         }
         self.size = Some((w, h));
         self.last_time = Some(timestamp);
@@ -687,6 +721,24 @@ impl FaceStream {
         (wanted.into_iter().map(|w| w.4).collect(), deferred)
     }
 
+    /// Live scores of the detections whose track still needs judged frames (best quality
+    /// first, at most `max_liveness_per_frame`); `None` for the others and for faces too small
+    /// or cut by the frame edge. Nothing without a liveness-checking pipeline.
+    fn judge_liveness(&self, frame: &Image, faces: &[Face], q: &[Quality], track_of_det: &[Option<usize>]) -> Result<Vec<Option<f32>>> {
+        let mut live = vec![None; faces.len()];
+        let Some((checker, _)) = self.pipeline.liveness() else { return Ok(live) };
+        let need = self.options.liveness_frames as usize;
+        let mut wanted: Vec<usize> = (0..faces.len())
+            .filter(|&di| track_of_det[di].is_none_or(|ti| self.tracks[ti].live.is_none() && self.tracks[ti].live_scores.len() < need))
+            .collect();
+        wanted.sort_by(|&a, &b| q[b].score.total_cmp(&q[a].score).then(a.cmp(&b)));
+        wanted.truncate(self.options.max_liveness_per_frame as usize);
+        for di in wanted {
+            live[di] = checker.score(frame, &faces[di])?.ok();
+        }
+        Ok(live)
+    }
+
     /// Embeds the planned shots: one embedding (or `None` for an unalignable face) per plan entry.
     fn embed(&self, frame: &Image, faces: &[Face], plan: &[Planned]) -> Result<Vec<Option<Embedding>>> {
         let chosen: Vec<Face> = plan.iter().map(|p| faces[p.det]).collect();
@@ -707,6 +759,7 @@ impl FaceStream {
         track_of_det: &[Option<usize>],
         plan: &[Planned],
         embedded: Vec<Option<Embedding>>,
+        live: &[Option<f32>],
     ) -> Vec<StreamEvent> {
         let mut matched = vec![false; self.tracks.len()];
         // Update matched tracks, create new ones (in detection order).
@@ -743,6 +796,9 @@ impl FaceStream {
                         last_score: None,
                         best_score: None,
                         confident: false,
+                        live_scores: Vec::new(),
+                        live: None,
+                        live_announced: false,
                     });
                     self.next_key += 1;
                     track_of[di] = self.tracks.len() - 1;
@@ -752,6 +808,18 @@ impl FaceStream {
             if q[di].score > tr.best_quality.score {
                 tr.best_quality = q[di];
                 tr.best_shot_time = t;
+            }
+            if let (Some(score), None) = (live[di], tr.live) {
+                tr.live_scores.push(score);
+                if tr.live_scores.len() >= self.options.liveness_frames as usize
+                    && let Some((_, op)) = self.pipeline.liveness()
+                {
+                    let mut sorted = tr.live_scores.clone();
+                    sorted.sort_by(f32::total_cmp);
+                    let median = sorted[sorted.len() / 2];
+                    let decision = if median >= op.threshold() { LivenessDecision::Live } else { LivenessDecision::Spoof };
+                    tr.live = Some((median, decision));
+                }
             }
         }
         // Unmatched tracks: predicted, one more miss.
@@ -816,6 +884,10 @@ impl FaceStream {
                     events.push(e);
                 }
                 tr.announced = tr.decision.clone();
+            }
+            if tr.id != 0 && tr.live.is_some() && !tr.live_announced {
+                events.push(self.event(&tr, StreamEventKind::Liveness, t, frame));
+                tr.live_announced = true;
             }
             kept.push(tr);
         }
@@ -898,6 +970,8 @@ impl FaceStream {
             previous: None,
             previous_name: None,
             duration: 0.0,
+            live: tr.live.map(|l| l.0),
+            liveness: tr.live.map(|l| l.1),
         }
     }
 
@@ -920,6 +994,8 @@ impl FaceStream {
             previous: None,
             previous_name: None,
             duration: tr.t_detected - tr.first_seen,
+            live: tr.live.map(|l| l.0),
+            liveness: tr.live.map(|l| l.1),
         }
     }
 }
@@ -967,6 +1043,9 @@ mod tests {
             last_score: None,
             best_score: None,
             confident: false,
+            live_scores: Vec::new(),
+            live: None,
+            live_announced: false,
         };
         t.update(r(10.0, 5.0), 0.5);
         let p = t.predict(1.5);

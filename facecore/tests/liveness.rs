@@ -52,3 +52,17 @@ fn scores_are_deterministic_and_in_range_on_real_and_flat_frames() {
     let big = live.score(&img, &face_at(120.0, 40.0, 400.0, 400.0)).unwrap();
     assert!(big.is_ok());
 }
+
+#[test]
+fn pipelines_check_liveness_only_when_asked() {
+    let img = Image::open(common::fixture("two_people.jpg")).unwrap();
+    let plain = facecore::FacePipeline::from_preset(facecore::Preset::Fast).unwrap();
+    assert!(plain.analyze(&img).unwrap().iter().all(|f| f.liveness.is_none()));
+    let live = Liveness::bundled().unwrap();
+    let checked = plain.clone().with_liveness(live.clone(), LivenessOp::Strict);
+    let faces = checked.analyze(&img).unwrap();
+    assert!(!faces.is_empty());
+    for f in &faces {
+        assert_eq!(f.liveness, Some(live.check(&img, &f.face, LivenessOp::Strict).unwrap()));
+    }
+}

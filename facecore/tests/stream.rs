@@ -422,3 +422,39 @@ fn real_video() {
         assert!(s.embeddings * 10 < s.detections, "{preset:?}: {s:?}");
     }
 }
+
+/// With a liveness-checking pipeline, a track's liveness is decided once, from the median of
+/// `liveness_frames` judged frames, announced by one `Liveness` event and carried by every
+/// later event of the track; without it, no liveness anywhere.
+#[test]
+fn liveness_is_decided_once_per_track_from_several_frames() {
+    let live = facecore::Liveness::bundled().unwrap();
+    let op = facecore::LivenessOp::Default;
+    let p = pipeline(Preset::Fast).clone().with_liveness(live.clone(), op);
+    let mut s = FaceStream::new(p, Some(gallery()), StreamOptions::default()).unwrap();
+    let frames: Vec<Image> = moving(20, 12).collect();
+    let (events, _) = run(&mut s, frames.clone());
+    let decided: Vec<&StreamEvent> = events.iter().filter(|e| e.kind == StreamEventKind::Liveness).collect();
+    assert_eq!(decided.len(), 1, "{events:#?}");
+    let d = decided[0];
+    // The median of the first five judged frames, recomputed here from the same frames.
+    let mut scores = Vec::new();
+    for f in &frames {
+        let face = pipeline(Preset::Fast).detector().detect(f).unwrap()[0];
+        if let Ok(sc) = live.score(f, &face).unwrap() {
+            scores.push(sc);
+        }
+        if scores.len() == 5 {
+            break;
+        }
+    }
+    scores.sort_by(f32::total_cmp);
+    assert_eq!(d.live, Some(scores[2]), "{d:?}");
+    let want = if scores[2] >= op.threshold() { facecore::LivenessDecision::Live } else { facecore::LivenessDecision::Spoof };
+    assert_eq!(d.liveness, Some(want));
+    let ended = events.iter().find(|e| e.kind == StreamEventKind::Ended).unwrap();
+    assert_eq!((ended.live, ended.liveness), (d.live, d.liveness));
+    // Without liveness checks: no liveness event, no score.
+    let (plain, _) = run(&mut stream(StreamOptions::default()), frames);
+    assert!(plain.iter().all(|e| e.kind != StreamEventKind::Liveness && e.live.is_none()));
+}

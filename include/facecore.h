@@ -51,6 +51,18 @@
 #define FACECORE_COLOR_RANGE_FULL 256
 
 /**
+ * Threshold of `FACECORE_LIVENESS_OP_DEFAULT`: calibrated on print attacks (pad-dev) for at
+ * most 1% of spoofs accepted.
+ */
+#define FACECORE_LIVENESS_DEFAULT_THRESHOLD 0.03
+
+/**
+ * Threshold of `FACECORE_LIVENESS_OP_STRICT`: for screen replays, which score close to lives;
+ * rejects many more lives (see docs/liveness.md).
+ */
+#define FACECORE_LIVENESS_STRICT_THRESHOLD 0.999
+
+/**
  * Bytes of the largest aligned face chip (150 x 150 RGB): an `facecore_align` buffer of this
  * size always suffices.
  */
@@ -283,6 +295,63 @@ typedef enum facecore_limit {
 } facecore_limit;
 
 /**
+ * The operating point of `facecore_liveness_check`: the live score a face must reach to be
+ * called live. Values are stable: new ones are appended.
+ */
+typedef enum facecore_liveness_op {
+  /**
+   * `FACECORE_LIVENESS_DEFAULT_THRESHOLD` (print attacks, at most 1% accepted on pad-dev).
+   */
+  FACECORE_LIVENESS_OP_DEFAULT = 0,
+  /**
+   * `FACECORE_LIVENESS_STRICT_THRESHOLD` (screen replays; rejects many more lives).
+   */
+  FACECORE_LIVENESS_OP_STRICT = 1,
+  /**
+   * The `threshold` argument, in 0..1.
+   */
+  FACECORE_LIVENESS_OP_THRESHOLD = 2,
+} facecore_liveness_op;
+
+/**
+ * The verdict on one face (`facecore_liveness_result.decision`). Values are stable.
+ */
+typedef enum facecore_liveness_decision {
+  /**
+   * The live score reaches the operating point's threshold.
+   */
+  FACECORE_LIVENESS_DECISION_LIVE = 0,
+  /**
+   * It does not: a printed photo or a screen, most likely.
+   */
+  FACECORE_LIVENESS_DECISION_SPOOF = 1,
+  /**
+   * The face could not be judged reliably (see `unknown_reason`); no score was computed.
+   * Never treat it as live.
+   */
+  FACECORE_LIVENESS_DECISION_UNKNOWN = 2,
+} facecore_liveness_decision;
+
+/**
+ * Why a face could not be judged (`facecore_liveness_result.unknown_reason`). Values are
+ * stable: new ones are appended.
+ */
+typedef enum facecore_liveness_unknown_reason {
+  /**
+   * The face was judged (decision LIVE or SPOOF).
+   */
+  FACECORE_LIVENESS_UNKNOWN_REASON_NONE = 0,
+  /**
+   * The face box is narrower than the config's `min_face_px`.
+   */
+  FACECORE_LIVENESS_UNKNOWN_REASON_TOO_SMALL = 1,
+  /**
+   * More of the face box than the config's `max_outside` lies outside the frame.
+   */
+  FACECORE_LIVENESS_UNKNOWN_REASON_CUT_BY_EDGE = 2,
+} facecore_liveness_unknown_reason;
+
+/**
  * An image decoded by facecore (JPEG or PNG, EXIF orientation applied), held as RGB.
  * Immutable once created: thread-safe, may be shared across threads.
  */
@@ -309,6 +378,12 @@ typedef struct facecore_embedder facecore_embedder;
  * call is thread-safe, and concurrent readers do not block each other.
  */
 typedef struct facecore_gallery facecore_gallery;
+
+/**
+ * The liveness networks and their config. Immutable: thread-safe, one handle may be used by
+ * several threads at once.
+ */
+typedef struct facecore_liveness facecore_liveness;
 
 /**
  * A set of model files: a directory or in-memory copies, each verified against facecore's
@@ -461,6 +536,40 @@ typedef struct facecore_image_planes {
    */
   struct facecore_plane planes[3];
 } facecore_image_planes;
+
+/**
+ * When a face is judged at all (faces outside these bounds are UNKNOWN).
+ */
+typedef struct facecore_liveness_config {
+  /**
+   * Narrowest face box, in pixels, that is judged (default 40; at least 0).
+   */
+  float min_face_px;
+  /**
+   * Largest fraction of the face box's area that may lie outside the frame, 0..1
+   * (default 0.1).
+   */
+  float max_outside;
+} facecore_liveness_config;
+
+/**
+ * The score and decision for one face.
+ */
+typedef struct facecore_liveness_result {
+  /**
+   * The live score in 0..1 (the mean of both networks' probabilities of "live"), or NAN when
+   * the face was not judged (decision UNKNOWN).
+   */
+  float score;
+  /**
+   * A `facecore_liveness_decision` value.
+   */
+  uint32_t decision;
+  /**
+   * A `facecore_liveness_unknown_reason` value: NONE unless the decision is UNKNOWN.
+   */
+  uint32_t unknown_reason;
+} facecore_liveness_result;
 
 /**
  * One model file held in memory, for `facecore_models_new_from_memory`.
@@ -1004,6 +1113,85 @@ enum facecore_status facecore_limit_get(uint32_t limit, uint64_t *out_value);
  * of the limit's range.
  */
 enum facecore_status facecore_limit_set(uint32_t limit, uint64_t value);
+
+/**
+ * @brief Loads the bundled liveness networks (in a build without them, the directory named by
+ * the FACECORE_MODELS_DIR environment variable), with the default config (faces of at least
+ * 40 px, at most 10% outside the frame).
+ *
+ * On success `*out` receives a new handle, owned by the caller and freed with
+ * `facecore_liveness_free`. FACECORE_STATUS_MODEL_LOAD when a network is missing or damaged.
+ *
+ * # Safety
+ * `out` is valid for one write.
+ */
+enum facecore_status facecore_liveness_new(struct facecore_liveness **out);
+
+/**
+ * @brief As `facecore_liveness_new`, with the networks ("minifasnet_v2.onnx" and
+ * "minifasnet_v1se.onnx") from a model set (NULL: as `facecore_liveness_new`). A set without
+ * them fails with FACECORE_STATUS_MODEL_LOAD.
+ *
+ * # Safety
+ * `models` is NULL or a live handle; `out` is valid for one write.
+ */
+enum facecore_status facecore_liveness_new_with_models(const struct facecore_models *models,
+                                                       struct facecore_liveness **out);
+
+/**
+ * @brief A new handle sharing the networks of `liveness` (nothing is loaded again) with
+ * another config. FACECORE_STATUS_INVALID_ARGUMENT when `min_face_px` is negative or not a
+ * number, or `max_outside` is outside 0..1. Free it with `facecore_liveness_free`;
+ * `liveness` may be freed first.
+ *
+ * # Safety
+ * `liveness` is a live handle; `config` is valid for reads; `out` is valid for one write.
+ */
+enum facecore_status facecore_liveness_with_config(const struct facecore_liveness *liveness,
+                                                   const struct facecore_liveness_config *config,
+                                                   struct facecore_liveness **out);
+
+/**
+ * @brief The config of `liveness` (to change one field and pass it to
+ * `facecore_liveness_with_config`).
+ *
+ * # Safety
+ * `liveness` is a live handle; `out` is valid for one write.
+ */
+enum facecore_status facecore_liveness_get_config(const struct facecore_liveness *liveness,
+                                                  struct facecore_liveness_config *out);
+
+/**
+ * @brief Judges `face` (as detected in `image`, in the same image's pixels): its live score and
+ * the decision at operating point `op` (a `facecore_liveness_op` value; `threshold`, in 0..1,
+ * is used only with FACECORE_LIVENESS_OP_THRESHOLD and ignored otherwise).
+ *
+ * A face too small or cut by the frame edge is not judged: `out_result->decision` is UNKNOWN
+ * with its reason and `out_result->score` is NAN (the call succeeds). Pass the whole frame,
+ * not a crop: the networks look at context around the face (2.7 and 4 times the box). Runs
+ * two small networks on the calling thread. Errors: INVALID_ARGUMENT for an unknown `op`, a
+ * threshold outside 0..1 (or NAN), a face with a non-finite coordinate, or a bad image;
+ * INFERENCE if the engine fails.
+ *
+ * # Safety
+ * `liveness` is a live handle; `image` and `face` are valid for reads (the image's `data`
+ * for `len` bytes); `out_result` is valid for one write.
+ */
+enum facecore_status facecore_liveness_check(const struct facecore_liveness *liveness,
+                                             const struct facecore_image *image,
+                                             const struct facecore_face *face,
+                                             uint32_t op,
+                                             float threshold,
+                                             struct facecore_liveness_result *out_result);
+
+/**
+ * @brief Frees a liveness handle. NULL is a no-op. Handles made from it by
+ * `facecore_liveness_with_config` stay valid.
+ *
+ * # Safety
+ * `liveness` is NULL or a live handle that no other thread is using, not used afterwards.
+ */
+void facecore_liveness_free(struct facecore_liveness *liveness);
 
 /**
  * @brief The manifest name of model file `index` (0 to `facecore_model_file_count() - 1`), or

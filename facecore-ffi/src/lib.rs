@@ -18,9 +18,11 @@ mod detector;
 mod gallery;
 mod image;
 mod limits;
+mod liveness;
 mod models;
 mod pipeline;
 mod recognizer;
+mod stream;
 mod verify;
 
 use std::ffi::c_char;
@@ -30,9 +32,11 @@ pub use crate::detector::*;
 pub use crate::gallery::*;
 pub use crate::image::*;
 pub use crate::limits::*;
+pub use crate::liveness::*;
 pub use crate::models::*;
 pub use crate::pipeline::*;
 pub use crate::recognizer::*;
+pub use crate::stream::*;
 pub use crate::verify::*;
 
 /// @brief The library version ("MAJOR.MINOR.PATCH"), equal to the FACECORE_VERSION_* macros of

@@ -33,8 +33,14 @@ pub struct facecore_model_buffer {
 /// NULL past the end. Static storage: never free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn facecore_model_file_name(index: usize) -> *const std::ffi::c_char {
-    const NAMES: [&std::ffi::CStr; 4] =
-        [c"yunet_2023mar.onnx", c"sface_2021dec.onnx", c"dlib_resnet_v1.onnx", c"shape_predictor_5_face_landmarks.dat"];
+    const NAMES: [&std::ffi::CStr; ModelFile::ALL.len()] = [
+        c"yunet_2023mar.onnx",
+        c"sface_2021dec.onnx",
+        c"dlib_resnet_v1.onnx",
+        c"shape_predictor_5_face_landmarks.dat",
+        c"minifasnet_v2.onnx",
+        c"minifasnet_v1se.onnx",
+    ];
     debug_assert!(ModelFile::ALL.iter().zip(NAMES).all(|(f, n)| n.to_str().ok() == Some(f.file_name())));
     NAMES.get(index).map_or(std::ptr::null(), |n| n.as_ptr())
 }

@@ -1,4 +1,5 @@
-/* Standalone driver for tests/api.c, tests/reliability.c and tests/pixel_formats.c, so the C tests can also run outside cargo: under
+/* Standalone driver for tests/api.c, tests/reliability.c, tests/pixel_formats.c and tests/liveness.c,
+ * so the C tests can also run outside cargo: under
  * AddressSanitizer or valgrind, linked against libfacecore.a (see scripts/c-checks.sh).
  *   run_tests FIXTURES_DIR TMP_DIR */
 #include <stdio.h>
@@ -12,6 +13,7 @@ int fc_test_gallery_files(const char *tmpdir);
 int fc_test_gallery_security(const char *tmpdir, const char *yunet_path);
 int fc_test_threads(const char *tmpdir, int seconds);
 int fc_test_pixel_formats(const char *fixtures_dir);
+int fc_test_liveness(const char *fixtures_dir);
 void fc_set_fixtures(const char *dir);
 
 int main(int argc, char **argv) {
@@ -24,7 +26,8 @@ int main(int argc, char **argv) {
                    fc_test_gallery_files(argv[2]);
     char yunet[4096];
     snprintf(yunet, sizeof yunet, "%s/../../facecore/models/yunet_2023mar.onnx", argv[1]);
-    failures += fc_test_gallery_security(argv[2], yunet) + fc_test_threads(argv[2], 2) + fc_test_pixel_formats(argv[1]);
+    failures += fc_test_gallery_security(argv[2], yunet) + fc_test_threads(argv[2], 2) + fc_test_pixel_formats(argv[1]) +
+                fc_test_liveness(argv[1]);
     printf("C tests: %d failure(s)\n", failures);
     return failures == 0 ? 0 : 1;
 }

@@ -14,7 +14,9 @@ mod tests {
     use std::path::PathBuf;
     use std::sync::Mutex;
 
-    use facecore_ffi::{facecore_face, facecore_preset};
+    use facecore_ffi::{
+        facecore_face, facecore_liveness_decision, facecore_liveness_result, facecore_liveness_unknown_reason, facecore_preset,
+    };
 
     unsafe extern "C" {
         fn fc_set_fixtures(dir: *const c_char);
@@ -29,6 +31,14 @@ mod tests {
         fn fc_test_gallery_security(tmpdir: *const c_char, yunet_path: *const c_char) -> c_int;
         fn fc_test_threads(tmpdir: *const c_char, seconds: c_int) -> c_int;
         fn fc_test_pixel_formats(fixtures_dir: *const c_char) -> c_int;
+        fn fc_test_liveness(fixtures_dir: *const c_char) -> c_int;
+        fn fc_liveness_file(
+            path: *const c_char,
+            faces: *mut facecore_face,
+            capacity: usize,
+            results: *mut facecore_liveness_result,
+            count: *mut usize,
+        ) -> c_int;
         fn fc_analyze_file(
             path: *const c_char,
             preset: u32,
@@ -88,6 +98,63 @@ mod tests {
         let dir = CString::new(fixtures().to_str().unwrap()).unwrap();
         // SAFETY: a NUL-terminated path.
         run("pixel formats", || unsafe { fc_test_pixel_formats(dir.as_ptr()) });
+    }
+
+    /// Liveness from C: operating points, a 10 px face and a face cut by the edge (UNKNOWN,
+    /// NAN), configs, model sets from memory, NULLs, bad operating points and thresholds.
+    #[test]
+    fn c_liveness() {
+        let dir = CString::new(fixtures().to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        run("liveness", || unsafe { fc_test_liveness(dir.as_ptr()) });
+    }
+
+    /// The C liveness scores equal the Rust API's bit for bit on every detected face of the
+    /// fixtures, with the same decisions.
+    #[test]
+    fn c_liveness_equals_the_rust_api() {
+        let detector = facecore::Detector::bundled(facecore::DetectorConfig::default()).unwrap();
+        let liveness = facecore::Liveness::bundled().unwrap();
+        let mut judged = 0;
+        for name in ["obama.jpg", "obama2.jpg", "biden.jpg", "two_people.jpg", "obama_small.jpg", "astronaut.png"] {
+            let path = fixtures().join(name);
+            let img = facecore::Image::open(&path).unwrap();
+            let expected = detector.detect(&img).unwrap();
+            let mut faces = [facecore_face::default(); 16];
+            let nan = facecore_liveness_result { score: f32::NAN, decision: 99, unknown_reason: 99 };
+            let mut results = [nan; 16];
+            let mut count = 0usize;
+            let c = CString::new(path.to_str().unwrap()).unwrap();
+            run(name, || {
+                // SAFETY: buffers sized as passed; out-pointer valid.
+                unsafe { fc_liveness_file(c.as_ptr(), faces.as_mut_ptr(), faces.len(), results.as_mut_ptr(), &mut count) }
+            });
+            assert_eq!(count, expected.len(), "{name}: face count");
+            for (i, f) in expected.iter().enumerate() {
+                assert_eq!(faces[i], facecore_face::from(f), "{name}: face {i}");
+                let r = liveness.check(&img, f, facecore::LivenessOp::Default).unwrap();
+                let c = results[i];
+                let (decision, reason) = match r.decision {
+                    facecore::LivenessDecision::Live => (facecore_liveness_decision::Live, facecore_liveness_unknown_reason::None),
+                    facecore::LivenessDecision::Spoof => (facecore_liveness_decision::Spoof, facecore_liveness_unknown_reason::None),
+                    facecore::LivenessDecision::Unknown(facecore::liveness::UnknownReason::TooSmall) => {
+                        (facecore_liveness_decision::Unknown, facecore_liveness_unknown_reason::TooSmall)
+                    }
+                    facecore::LivenessDecision::Unknown(_) => {
+                        (facecore_liveness_decision::Unknown, facecore_liveness_unknown_reason::CutByEdge)
+                    }
+                };
+                assert_eq!((c.decision, c.unknown_reason), (decision as u32, reason as u32), "{name}: face {i}");
+                match r.score {
+                    Some(s) => {
+                        assert_eq!(c.score.to_bits(), s.to_bits(), "{name}: face {i}: C {} vs Rust {s}", c.score);
+                        judged += 1;
+                    }
+                    None => assert!(c.score.is_nan(), "{name}: face {i}"),
+                }
+            }
+        }
+        assert!(judged >= 5, "only {judged} faces judged");
     }
 
     #[test]

@@ -164,6 +164,40 @@ typedef enum facecore_status {
 } facecore_status;
 
 /**
+ * What happened to a track (`facecore_stream_event.kind`). Values are stable: new ones are
+ * appended.
+ */
+typedef enum facecore_stream_event_kind {
+  /**
+   * A new track, confirmed after `min_hits` detections.
+   */
+  FACECORE_STREAM_EVENT_KIND_STARTED = 1,
+  /**
+   * The track was given a name: `person`, `score`. May follow `UNKNOWN`.
+   */
+  FACECORE_STREAM_EVENT_KIND_IDENTIFIED = 2,
+  /**
+   * The track's name changed (rare): `person` is the new one, `previous` the old one.
+   */
+  FACECORE_STREAM_EVENT_KIND_CHANGED = 3,
+  /**
+   * Enough evidence says the person is not in the gallery; `score` is the best candidate's
+   * cosine (NaN with an empty gallery).
+   */
+  FACECORE_STREAM_EVENT_KIND_UNKNOWN = 4,
+  /**
+   * The track ended (lost for `max_missed` detections, or `facecore_stream_finish`):
+   * `duration`, `score` (best over its life), `person` (final name, if any).
+   */
+  FACECORE_STREAM_EVENT_KIND_ENDED = 5,
+  /**
+   * The track's liveness was decided (once; only with a pipeline that checks liveness):
+   * `live`, `liveness`.
+   */
+  FACECORE_STREAM_EVENT_KIND_LIVENESS = 6,
+} facecore_stream_event_kind;
+
+/**
  * Layout of the pixels in a `facecore_image` or `facecore_image_planes` (their `format` field
  * takes these values, OR'ed with `FACECORE_COLOR_RANGE_FULL` for full-range YUV). Values are
  * stable: new ones are appended.
@@ -403,6 +437,19 @@ typedef struct facecore_pipeline facecore_pipeline;
 typedef struct facecore_recognizer facecore_recognizer;
 
 /**
+ * Face tracking and recognition over the frames of one camera or video. A stream is driven
+ * by one thread at a time; calls from several threads are serialised by an internal lock
+ * (safe, but the frames' order is then up to the caller).
+ */
+typedef struct facecore_stream facecore_stream;
+
+/**
+ * Stream settings, a mutable builder (like `facecore_detector_options`): use from one thread
+ * at a time. Every setter checks its value and leaves the options unchanged on failure.
+ */
+typedef struct facecore_stream_options facecore_stream_options;
+
+/**
  * A borrowed pixel buffer: `height` rows of `stride` bytes, each starting with `width`
  * pixels of `format` (a `facecore_pixel_format` value). The last row needs only
  * `width * bytes_per_pixel` bytes. facecore copies the pixels during the call and keeps no
@@ -589,6 +636,170 @@ typedef struct facecore_model_buffer {
    */
   size_t len;
 } facecore_model_buffer;
+
+/**
+ * One event of a stream. Fields that do not apply to the kind are FACECORE_NO_PERSON (0),
+ * NaN (`score`) or 0.
+ */
+typedef struct facecore_stream_event {
+  /**
+   * What happened.
+   */
+  enum facecore_stream_event_kind kind;
+  /**
+   * The track's id (1, 2, ...; never reused within the stream).
+   */
+  uint64_t track;
+  /**
+   * Timestamp of the frame that produced the event, as pushed (seconds).
+   */
+  double timestamp;
+  /**
+   * Index of that frame in the stream (0 for the first pushed frame).
+   */
+  uint64_t frame;
+  /**
+   * The track's box in that frame (its last detected box for `ENDED`): left edge.
+   */
+  float x;
+  /**
+   * Top edge.
+   */
+  float y;
+  /**
+   * Width.
+   */
+  float width;
+  /**
+   * Height.
+   */
+  float height;
+  /**
+   * Quality score (0..1) of the track's best shot so far.
+   */
+  float quality;
+  /**
+   * The person named (`IDENTIFIED`, `CHANGED`, `ENDED` of a named track), else
+   * FACECORE_NO_PERSON. Their name: `facecore_stream_person_name`.
+   */
+  uint64_t person;
+  /**
+   * Cosine to `person` (`IDENTIFIED`, `CHANGED`), to the best candidate (`UNKNOWN`), the
+   * best over the track's life (`ENDED`); NaN when there is none.
+   */
+  float score;
+  /**
+   * The previous person (`CHANGED` only), else FACECORE_NO_PERSON.
+   */
+  uint64_t previous;
+  /**
+   * Seconds from the track's first to its last detection (`ENDED` only, else 0).
+   */
+  double duration;
+  /**
+   * The track's live score once its liveness is decided (`LIVENESS` and every later event
+   * of the track), else NaN. Only with a pipeline that checks liveness.
+   */
+  float live;
+  /**
+   * The decision as a `facecore_liveness_decision` value (`LIVE` or `SPOOF`) along with
+   * `live`; FACECORE_LIVENESS_DECISION_UNKNOWN before the decision or without checks.
+   */
+  uint32_t liveness;
+} facecore_stream_event;
+
+/**
+ * A live track, for drawing (`facecore_stream_tracks`).
+ */
+typedef struct facecore_stream_track {
+  /**
+   * The track's id.
+   */
+  uint64_t id;
+  /**
+   * Its box in the last pushed frame (detected, or predicted when `detected` is false):
+   * left edge.
+   */
+  float x;
+  /**
+   * Top edge.
+   */
+  float y;
+  /**
+   * Width.
+   */
+  float width;
+  /**
+   * Height.
+   */
+  float height;
+  /**
+   * Whether the box was detected in the last frame (false: predicted).
+   */
+  bool detected;
+  /**
+   * Detection frames since its last detection.
+   */
+  uint32_t missed;
+  /**
+   * Embeddings computed for it.
+   */
+  uint32_t embeddings;
+  /**
+   * 0: not decided yet, 1: identified (`person`), 2: unknown.
+   */
+  uint32_t identity;
+  /**
+   * The person when identified, else FACECORE_NO_PERSON.
+   */
+  uint64_t person;
+  /**
+   * The last gallery score of its aggregate embedding (best candidate); NaN if none.
+   */
+  float score;
+  /**
+   * Quality score of its best shot.
+   */
+  float best_quality;
+  /**
+   * Identified at the confident threshold: it will not be embedded again.
+   */
+  bool confident;
+} facecore_stream_track;
+
+/**
+ * Counters of a stream since it was made (`facecore_stream_stats`).
+ */
+typedef struct facecore_stream_stats {
+  /**
+   * Frames pushed successfully.
+   */
+  uint64_t frames;
+  /**
+   * Frames the detector ran on.
+   */
+  uint64_t detection_frames;
+  /**
+   * Faces detected, over all frames.
+   */
+  uint64_t detections;
+  /**
+   * Faces embedded (one per face, whatever the number of networks in the preset).
+   */
+  uint64_t embeddings;
+  /**
+   * Embeddings put off by the per-frame budget (one per track and frame).
+   */
+  uint64_t embeddings_deferred;
+  /**
+   * Tracks started.
+   */
+  uint64_t tracks_started;
+  /**
+   * Tracks ended.
+   */
+  uint64_t tracks_ended;
+} facecore_stream_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1515,6 +1726,343 @@ enum facecore_status facecore_embedder_embed_chip(const struct facecore_embedder
                                                   const struct facecore_image *chip,
                                                   float *out,
                                                   size_t out_len);
+
+/**
+ * @brief Creates stream options holding the defaults: detection on every frame, at most 2
+ * embeddings per frame and 10 per track, IoU 0.3, 8 missed detections, 2 hits to start a
+ * track, embedding quality 0.3, re-embedding on a quality gain of 0.1 or every 5 frames, the
+ * 4 best embeddings averaged, the FMR 1e-3 operating point's threshold, 2 verdicts to name
+ * and 3 to declare unknown (docs/streams.md explains each).
+ *
+ * Returns NULL only if memory runs out. Free with `facecore_stream_options_free`.
+ */
+struct facecore_stream_options *facecore_stream_options_new(void);
+
+/**
+ * @brief Frees stream options. NULL is a no-op.
+ *
+ * # Safety
+ * `options` is NULL or a live handle, not used afterwards.
+ */
+void facecore_stream_options_free(struct facecore_stream_options *options);
+
+/**
+ * @brief Run the detector on every `k`-th frame (the first included), the tracker bridging
+ * the frames between (k >= 1, default 1). Divides the detection cost by k.
+ *
+ * # Safety
+ * `options` is NULL or a live handle used by no other thread.
+ */
+enum facecore_status facecore_stream_options_set_detect_every(struct facecore_stream_options *options,
+                                                              uint32_t k);
+
+/**
+ * @brief Most faces embedded in one frame (default 2; 0 tracks faces without identities).
+ * Bounds the worst frame's latency at one detection plus this many embeddings.
+ *
+ * # Safety
+ * `options` is NULL or a live handle used by no other thread.
+ */
+enum facecore_status facecore_stream_options_set_max_embeddings_per_frame(struct facecore_stream_options *options,
+                                                                          uint32_t n);
+
+/**
+ * @brief Most embeddings computed for one track over its life (default 10).
+ *
+ * # Safety
+ * `options` is NULL or a live handle used by no other thread.
+ */
+enum facecore_status facecore_stream_options_set_max_embeddings_per_track(struct facecore_stream_options *options,
+                                                                          uint32_t n);
+
+/**
+ * @brief Least IoU of a track's predicted box and a detection to match them, in (0, 1]
+ * (default 0.3).
+ *
+ * # Safety
+ * `options` is NULL or a live handle used by no other thread.
+ */
+enum facecore_status facecore_stream_options_set_iou_threshold(struct facecore_stream_options *options,
+                                                               float iou);
+
+/**
+ * @brief Detection frames a track survives without a match before it ends (default 8).
+ *
+ * # Safety
+ * `options` is NULL or a live handle used by no other thread.
+ */
+enum facecore_status facecore_stream_options_set_max_missed(struct facecore_stream_options *options,
+                                                            uint32_t n);
+
+/**
+ * @brief Consecutive detections that confirm a track (>= 1, default 2; 1 starts a track on
+ * its first detection, also for one-frame false detections).
+ *
+ * # Safety
+ * `options` is NULL or a live handle used by no other thread.
+ */
+enum facecore_status facecore_stream_options_set_min_hits(struct facecore_stream_options *options,
+                                                          uint32_t n);
+
+/**
+ * @brief Least quality score (0..1) of a shot worth embedding (default 0.3).
+ *
+ * # Safety
+ * `options` is NULL or a live handle used by no other thread.
+ */
+enum facecore_status facecore_stream_options_set_min_embed_quality(struct facecore_stream_options *options,
+                                                                   float quality);
+
+/**
+ * @brief Quality gain (0..1) over a track's best embedded shot that triggers a new
+ * embedding of an unsure track (default 0.1).
+ *
+ * # Safety
+ * `options` is NULL or a live handle used by no other thread.
+ */
+enum facecore_status facecore_stream_options_set_reembed_gain(struct facecore_stream_options *options,
+                                                              float gain);
+
+/**
+ * @brief Frames after which an unsure track is embedded again even without a better shot
+ * (>= 1, default 5).
+ *
+ * # Safety
+ * `options` is NULL or a live handle used by no other thread.
+ */
+enum facecore_status facecore_stream_options_set_reembed_every(struct facecore_stream_options *options,
+                                                               uint32_t frames);
+
+/**
+ * @brief How many of a track's best-quality embeddings are averaged into its identity
+ * (>= 1, default 4).
+ *
+ * # Safety
+ * `options` is NULL or a live handle used by no other thread.
+ */
+enum facecore_status facecore_stream_options_set_aggregate_top(struct facecore_stream_options *options,
+                                                               uint32_t n);
+
+/**
+ * @brief Cosine (-1..1) a gallery match must reach; NaN (the default) takes the operating
+ * point's calibrated threshold for the pipeline's embedding space (then
+ * `facecore_stream_new` fails with FACECORE_STATUS_INVALID_ARGUMENT for an uncalibrated
+ * space).
+ *
+ * # Safety
+ * `options` is NULL or a live handle used by no other thread.
+ */
+enum facecore_status facecore_stream_options_set_threshold(struct facecore_stream_options *options,
+                                                           float threshold);
+
+/**
+ * @brief The operating point (a `facecore_operating_point` value) whose threshold is used
+ * when no threshold is set (default FACECORE_OPERATING_POINT_FMR1E3; FMR1E4 for access
+ * control: fewer false names, more unknowns).
+ *
+ * # Safety
+ * `options` is NULL or a live handle used by no other thread.
+ */
+enum facecore_status facecore_stream_options_set_operating_point(struct facecore_stream_options *options,
+                                                                 uint32_t op);
+
+/**
+ * @brief Cosine at which an identified track is confident and never embedded again; NaN
+ * (the default) takes the larger of the threshold and the space's FMR 1e-4 threshold.
+ *
+ * # Safety
+ * `options` is NULL or a live handle used by no other thread.
+ */
+enum facecore_status facecore_stream_options_set_confident_threshold(struct facecore_stream_options *options,
+                                                                     float threshold);
+
+/**
+ * @brief Consecutive verdicts naming one person that give (or change) a name (>= 1,
+ * default 2).
+ *
+ * # Safety
+ * `options` is NULL or a live handle used by no other thread.
+ */
+enum facecore_status facecore_stream_options_set_min_evidence(struct facecore_stream_options *options,
+                                                              uint32_t n);
+
+/**
+ * @brief Consecutive "unknown" verdicts that declare a track unknown (>= 1, default 3).
+ *
+ * # Safety
+ * `options` is NULL or a live handle used by no other thread.
+ */
+enum facecore_status facecore_stream_options_set_unknown_evidence(struct facecore_stream_options *options,
+                                                                  uint32_t n);
+
+/**
+ * @brief Creates a stream over `pipeline`'s models, identifying the people of `gallery`.
+ *
+ * `gallery` may be NULL (every track then becomes unknown); the stream takes a snapshot of
+ * it, so later enrolments reach the stream only through `facecore_stream_set_gallery`.
+ * `options` may be NULL for the defaults; it is copied. The pipeline's models are shared, so
+ * `pipeline` may be freed afterwards. Fails with FACECORE_STATUS_MODEL_MISMATCH when the
+ * gallery holds embeddings of another space than the pipeline's, and
+ * FACECORE_STATUS_INVALID_ARGUMENT for options that do not hold together or when no
+ * threshold is set and the space has no calibrated one. On success `*out` receives a new
+ * handle, freed with `facecore_stream_free`.
+ *
+ * # Safety
+ * `pipeline` is a live handle; `gallery` and `options` are NULL or live handles; `out` is
+ * valid for one write.
+ */
+enum facecore_status facecore_stream_new(const struct facecore_pipeline *pipeline,
+                                         const struct facecore_gallery *gallery,
+                                         const struct facecore_stream_options *options,
+                                         struct facecore_stream **out);
+
+/**
+ * @brief Frees a stream (its undelivered events included). NULL is a no-op.
+ *
+ * # Safety
+ * `stream` is NULL or a live handle that no other thread is using, not used afterwards.
+ */
+void facecore_stream_free(struct facecore_stream *stream);
+
+/**
+ * @brief Replaces the stream's gallery with a snapshot of `gallery` (NULL: none), e.g. after
+ * enrolments. Named tracks keep their names; the others are judged against the new gallery
+ * from their next embedding. Fails with FACECORE_STATUS_MODEL_MISMATCH for a gallery of
+ * another embedding space (the old one stays).
+ *
+ * # Safety
+ * `stream` is a live handle; `gallery` is NULL or a live handle.
+ */
+enum facecore_status facecore_stream_set_gallery(const struct facecore_stream *stream,
+                                                 const struct facecore_gallery *gallery);
+
+/**
+ * @brief Processes one frame taken at `timestamp` seconds (any origin, never decreasing)
+ * and copies its events into `events` (`capacity` entries): ordered by track id, a track's
+ * `STARTED` before its identity event, `ENDED` events last.
+ *
+ * `*out_count` receives the number of events. Events that the caller has not taken yet
+ * (see below) come first, in order. When they do not all fit in `capacity`, the frame is
+ * still processed (do not push it again), nothing is written to `events`, `*out_count`
+ * receives the needed count and the call returns FACECORE_STATUS_BUFFER_TOO_SMALL: the
+ * events wait in the stream, for `facecore_stream_drain` (any number at a time) or the next
+ * push. No event is ever dropped.
+ *
+ * Errors (the stream is unchanged and stays usable): FACECORE_STATUS_INVALID_ARGUMENT for a
+ * bad image (geometry, length, format), a frame of another size than the first one (call
+ * `facecore_stream_finish` before changing the size), a timestamp that is NaN, infinite or
+ * earlier than the previous frame's; FACECORE_STATUS_INFERENCE for an engine failure.
+ *
+ * # Safety
+ * `stream` is a live handle; `image` is valid; `events` is writable for `capacity` events
+ * (NULL when 0); `out_count` is valid for one write.
+ */
+enum facecore_status facecore_stream_push(const struct facecore_stream *stream,
+                                          const struct facecore_image *image,
+                                          double timestamp,
+                                          struct facecore_stream_event *events,
+                                          size_t capacity,
+                                          size_t *out_count);
+
+/**
+ * @brief Ends every live track (an `ENDED` event each, stamped with the last frame's
+ * timestamp) and forgets the frame size, so the next frame may have another size. Ids keep
+ * counting and the stats keep adding up. Events are delivered as by `facecore_stream_push`
+ * (including FACECORE_STATUS_BUFFER_TOO_SMALL: the tracks are ended all the same and their
+ * events wait for `facecore_stream_drain`).
+ *
+ * # Safety
+ * As `facecore_stream_push`, without the image.
+ */
+enum facecore_status facecore_stream_finish(const struct facecore_stream *stream,
+                                            struct facecore_stream_event *events,
+                                            size_t capacity,
+                                            size_t *out_count);
+
+/**
+ * @brief Takes up to `capacity` of the events waiting in the stream (left by a push or a
+ * finish that returned FACECORE_STATUS_BUFFER_TOO_SMALL), oldest first, into `events`.
+ * `*out_count` receives how many were copied; 0 means none is left. Never fails for a small
+ * array: call it until it gives 0, e.g. `while (facecore_stream_drain(s, ev, 8, &n) ==
+ * FACECORE_STATUS_OK && n > 0) { ... }`.
+ *
+ * # Safety
+ * `stream` is a live handle; `events` is writable for `capacity` events (NULL when 0);
+ * `out_count` is valid for one write.
+ */
+enum facecore_status facecore_stream_drain(const struct facecore_stream *stream,
+                                           struct facecore_stream_event *events,
+                                           size_t capacity,
+                                           size_t *out_count);
+
+/**
+ * @brief Number of events waiting in the stream for `facecore_stream_drain` (0 for a NULL or
+ * invalid handle).
+ *
+ * # Safety
+ * `stream` is NULL or a live handle.
+ */
+size_t facecore_stream_pending(const struct facecore_stream *stream);
+
+/**
+ * @brief Copies the name of person `id` (from an event's `person` or `previous`, or a
+ * track's `person`) into `out` (`out_len` bytes, NUL-terminated).
+ *
+ * The stream remembers the name of every person its events named, so the name stays
+ * available after `facecore_stream_set_gallery` drops that person; other ids are looked up
+ * in the stream's gallery. `*out_size` receives the name's length plus one, also on
+ * FACECORE_STATUS_BUFFER_TOO_SMALL (then nothing is written to `out`). Fails with
+ * FACECORE_STATUS_NO_SUCH_PERSON for an unknown id (FACECORE_NO_PERSON included).
+ *
+ * # Safety
+ * `stream` is a live handle; `out` is writable for `out_len` bytes (NULL when 0); `out_size`
+ * is valid for one write.
+ */
+enum facecore_status facecore_stream_person_name(const struct facecore_stream *stream,
+                                                 uint64_t id,
+                                                 char *out,
+                                                 size_t out_len,
+                                                 size_t *out_size);
+
+/**
+ * @brief The lower-case name of an event kind ("started", "identified", "changed",
+ * "unknown", "ended", "liveness"; static storage), or NULL for a value that is not a kind.
+ */
+const char *facecore_stream_event_kind_name(uint32_t kind);
+
+/**
+ * @brief Copies the live tracks (for drawing boxes and names) into `tracks` (`capacity`
+ * entries), by id. `*out_count` receives their number; when they do not fit, nothing is
+ * written to `tracks` and the call returns FACECORE_STATUS_BUFFER_TOO_SMALL (the stream is
+ * unchanged: ask again with a larger array).
+ *
+ * # Safety
+ * `stream` is a live handle; `tracks` is writable for `capacity` tracks (NULL when 0);
+ * `out_count` is valid for one write.
+ */
+enum facecore_status facecore_stream_tracks(const struct facecore_stream *stream,
+                                            struct facecore_stream_track *tracks,
+                                            size_t capacity,
+                                            size_t *out_count);
+
+/**
+ * @brief `*out` receives the stream's counters: frames, detection frames, faces detected,
+ * embeddings computed and deferred, tracks started and ended.
+ *
+ * # Safety
+ * `stream` is a live handle; `out` is valid for one write.
+ */
+enum facecore_status facecore_stream_stats(const struct facecore_stream *stream,
+                                           struct facecore_stream_stats *out);
+
+/**
+ * @brief `*out` receives the match threshold in force (the operating point's calibrated
+ * cosine when none was set).
+ *
+ * # Safety
+ * `stream` is a live handle; `out` is valid for one write.
+ */
+enum facecore_status facecore_stream_threshold(const struct facecore_stream *stream, float *out);
 
 /**
  * @brief Cosine similarity (-1..1) of two embeddings of `dim` floats from the same space.

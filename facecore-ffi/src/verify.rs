@@ -19,7 +19,7 @@ pub enum facecore_operating_point {
     BestAccuracy = 2,
 }
 
-fn operating_point(v: u32) -> Result<OperatingPoint, Fail> {
+pub(crate) fn operating_point(v: u32) -> Result<OperatingPoint, Fail> {
     Ok(match v {
         0 => OperatingPoint::Fmr1e3,
         1 => OperatingPoint::Fmr1e4,

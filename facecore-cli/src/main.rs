@@ -157,7 +157,12 @@ fn main() -> ExitCode {
     let malloc = process::tune();
     bench::MALLOC.get_or_init(|| malloc);
     let cli = Cli::parse();
-    match run(cli.cmd) {
+    let result = run(cli.cmd);
+    if std::env::var_os("FACECORE_STATS").is_some_and(|v| v == "1") {
+        let p = facecore::plan_stats();
+        eprintln!("facecore: {} optimised plans built in {} ms", p.built, p.build_ms);
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("facecore: {e}");

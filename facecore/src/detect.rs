@@ -217,6 +217,24 @@ impl Detector {
 }
 
 /// The network input geometry for a `w` x `h` frame under `config`.
+/// The network input a frame resized to `rw` x `rh` is padded to. The long side goes up to a
+/// multiple of 32 (as YuNet needs), the short side to the first of 3/8, 1/2, 3/5, 3/4 or all
+/// of the padded long side (for 640: 256, 320, 384, 480, 640, which covers 16:9, 4:3 and 1:1
+/// frames exactly). So photos of any aspect ratio share at most ten shapes per input size
+/// (each new shape costs a plan build of about 55 ms), and a camera's frames keep their exact
+/// shape. `docs/performance.md` has the measured effect on cost and accuracy. Native inputs
+/// are not bucketed.
+fn bucketed(rw: usize, rh: usize) -> (usize, usize) {
+    let long = round_up_32(rw.max(rh));
+    let short = rw.min(rh);
+    let short = [3 * long / 8, long / 2, 3 * long / 5, 3 * long / 4, long]
+        .into_iter()
+        .map(round_up_32)
+        .find(|&b| b >= short && b <= long)
+        .unwrap_or(long);
+    if rw >= rh { (long, short) } else { (short, long) }
+}
+
 fn letterbox(config: &DetectorConfig, w: u32, h: u32) -> Letterbox {
     let (w, h) = (w as usize, h as usize);
     let (rw, rh) = match config.input_size {
@@ -232,7 +250,11 @@ fn letterbox(config: &DetectorConfig, w: u32, h: u32) -> Letterbox {
             (((w as f32 * s).round() as usize).max(1), ((h as f32 * s).round() as usize).max(1))
         }
     };
-    Letterbox { in_w: round_up_32(rw), in_h: round_up_32(rh), w: rw, h: rh, sx: w as f32 / rw as f32, sy: h as f32 / rh as f32 }
+    let (in_w, in_h) = match config.input_size {
+        InputSize::Native => (round_up_32(rw), round_up_32(rh)),
+        InputSize::FitLongest(_) | InputSize::MaxLongest(_) => bucketed(rw, rh),
+    };
+    Letterbox { in_w, in_h, w: rw, h: rh, sx: w as f32 / rw as f32, sy: h as f32 / rh as f32 }
 }
 
 impl Detector {
@@ -370,6 +392,33 @@ mod tests {
         assert_eq!(geo(0.0, InputSize::FitLongest(1280)), (1280, 960, 1280, 960));
         assert_eq!(geo(0.0, InputSize::MaxLongest(320)), (320, 256, 320, 240));
         assert_eq!(geo(80.0, InputSize::MaxLongest(640)), (160, 128, 160, 120));
+    }
+
+    #[test]
+    fn photos_of_any_size_share_a_few_input_shapes() {
+        let shape = |w, h| {
+            let lb = letterbox(&DetectorConfig::default(), w, h);
+            assert!(lb.in_w >= lb.w && lb.in_h >= lb.h && lb.in_w % 32 == 0 && lb.in_h % 32 == 0);
+            (lb.in_w, lb.in_h)
+        };
+        // Camera frames keep their exact shape.
+        assert_eq!(shape(640, 480), (640, 480));
+        assert_eq!(shape(1280, 720), (640, 384));
+        assert_eq!(shape(1920, 1080), (640, 384));
+        // Photos: 3:2 and 4:3 share 640x480, portraits their transpose.
+        assert_eq!(shape(3000, 2000), (640, 480));
+        assert_eq!(shape(4032, 3024), (640, 480));
+        assert_eq!(shape(2000, 3000), (480, 640));
+        let mut shapes = std::collections::BTreeSet::new();
+        for w in (700..4000).step_by(37) {
+            for h in (700..4000).step_by(53) {
+                shapes.insert(shape(w, h));
+            }
+        }
+        assert!(shapes.len() <= 10, "{shapes:?}");
+        // Small images: the short side in the buckets of their own long side.
+        assert_eq!(shape(250, 250), (256, 256));
+        assert_eq!(shape(300, 200), (320, 256));
     }
 
     #[test]

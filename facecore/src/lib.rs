@@ -47,7 +47,7 @@ pub use crate::gallery::{Gallery, GalleryKey, Identity, MAX_DIM, MAX_NAME_BYTES,
 pub use crate::geometry::{Point, Rect};
 pub use crate::image::{ColorRange, Image, ImageView, MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, PixelFormat, Plane};
 pub use crate::liveness::{Liveness, LivenessConfig, LivenessDecision, LivenessOp, LivenessResult};
-pub use crate::model::{NodeTime, profile_onnx, time_onnx_pair};
+pub use crate::model::{NodeTime, PlanStats, plan_stats, profile_onnx, time_onnx_pair};
 pub use crate::models::{ModelFile, ModelSource};
 pub use crate::pipeline::{AnalyzedFace, EnrollOptions, Enrolled, FacePipeline, MAX_THREADS};
 pub use crate::quality::{Quality, QualityConfig};

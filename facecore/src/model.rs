@@ -5,6 +5,7 @@
 //! shape and the plan is shared by all threads.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tract_onnx::prelude::*;
@@ -32,6 +33,25 @@ struct Plans {
     order: std::collections::VecDeque<[usize; 4]>,
 }
 
+static PLANS_BUILT: AtomicU64 = AtomicU64::new(0);
+static PLAN_BUILD_MICROS: AtomicU64 = AtomicU64::new(0);
+
+/// Optimised plans built so far in this process (every model, every input shape) and the
+/// time spent building them: the fixed cost a short job pays (`FACECORE_STATS=1 facecore ...`
+/// prints it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PlanStats {
+    /// Plans built.
+    pub built: u64,
+    /// Time spent building them, in milliseconds (summed over threads).
+    pub build_ms: u64,
+}
+
+/// See [`PlanStats`].
+pub fn plan_stats() -> PlanStats {
+    PlanStats { built: PLANS_BUILT.load(Ordering::Relaxed), build_ms: PLAN_BUILD_MICROS.load(Ordering::Relaxed) / 1000 }
+}
+
 /// One output tensor, copied out of the engine.
 pub(crate) struct Output {
     pub data: Vec<f32>,
@@ -55,6 +75,7 @@ impl Net {
             return Ok(p.clone());
         }
         // Build outside the lock: optimisation takes a while and other shapes may be wanted.
+        let started = std::time::Instant::now();
         let onnx = tract_onnx::onnx().with_ignore_value_info(true);
         let plan = onnx
             .model_for_proto_model(&self.proto)
@@ -62,6 +83,8 @@ impl Net {
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .map_err(|e| load_err(self.id, e))?;
+        PLANS_BUILT.fetch_add(1, Ordering::Relaxed);
+        PLAN_BUILD_MICROS.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         let mut plans = self.lock();
         if let Some(p) = plans.by_shape.get(&shape) {
             return Ok(p.clone());

@@ -768,9 +768,9 @@ typedef struct facecore_stream_track {
 } facecore_stream_track;
 
 /**
- * Counters of a stream since it was made (`facecore_stream_stats`).
+ * Counters of a stream since it was made, from `facecore_stream_stats`.
  */
-typedef struct facecore_stream_stats {
+typedef struct facecore_stream_counters {
   /**
    * Frames pushed successfully.
    */
@@ -799,7 +799,7 @@ typedef struct facecore_stream_stats {
    * Tracks ended.
    */
   uint64_t tracks_ended;
-} facecore_stream_stats;
+} facecore_stream_counters;
 
 #ifdef __cplusplus
 extern "C" {
@@ -2053,7 +2053,7 @@ enum facecore_status facecore_stream_tracks(const struct facecore_stream *stream
  * `stream` is a live handle; `out` is valid for one write.
  */
 enum facecore_status facecore_stream_stats(const struct facecore_stream *stream,
-                                           struct facecore_stream_stats *out);
+                                           struct facecore_stream_counters *out);
 
 /**
  * @brief `*out` receives the match threshold in force (the operating point's calibrated

@@ -149,10 +149,10 @@ pub struct facecore_stream_track {
     pub confident: bool,
 }
 
-/// Counters of a stream since it was made (`facecore_stream_stats`).
+/// Counters of a stream since it was made, from `facecore_stream_stats`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct facecore_stream_stats {
+pub struct facecore_stream_counters {
     /// Frames pushed successfully.
     pub frames: u64,
     /// Frames the detector ran on.
@@ -858,13 +858,13 @@ pub unsafe extern "C" fn facecore_stream_tracks(
 /// # Safety
 /// `stream` is a live handle; `out` is valid for one write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn facecore_stream_stats(stream: *const facecore_stream, out: *mut facecore_stream_stats) -> facecore_status {
+pub unsafe extern "C" fn facecore_stream_stats(stream: *const facecore_stream, out: *mut facecore_stream_counters) -> facecore_status {
     boundary(|| {
         // SAFETY: forwarded caller contract.
         let s = unsafe { handle_ref(stream, "stream") }?;
         let out = out_arg(out, "out")?;
         let st = s.lock().stream.stats();
-        let c = facecore_stream_stats {
+        let c = facecore_stream_counters {
             frames: st.frames,
             detection_frames: st.detection_frames,
             detections: st.detections,

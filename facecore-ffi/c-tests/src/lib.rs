@@ -32,6 +32,14 @@ mod tests {
         fn fc_test_threads(tmpdir: *const c_char, seconds: c_int) -> c_int;
         fn fc_test_pixel_formats(fixtures_dir: *const c_char) -> c_int;
         fn fc_test_liveness(fixtures_dir: *const c_char) -> c_int;
+        fn fc_test_stream(fixtures_dir: *const c_char) -> c_int;
+        fn fc_stream_events(
+            fixtures_dir: *const c_char,
+            gallery_path: *const c_char,
+            out: *mut facecore_ffi::facecore_stream_event,
+            capacity: usize,
+            count: *mut usize,
+        ) -> c_int;
         fn fc_liveness_file(
             path: *const c_char,
             faces: *mut facecore_face,
@@ -260,5 +268,79 @@ mod tests {
                 assert_eq!(&embeddings[i * dim..(i + 1) * dim], e.embedding.as_slice(), "{name}: embedding {i}");
             }
         }
+    }
+
+    /// Face streams from C: synthetic frames, an event array of 1 and of 0 (nothing lost),
+    /// NV12 frames, bad frames and timestamps (the stream goes on), options, galleries of
+    /// another space, names, NULLs and wrong handles.
+    #[test]
+    fn c_stream() {
+        let dir = CString::new(fixtures().to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        run("stream", || unsafe { fc_test_stream(dir.as_ptr()) });
+    }
+
+    /// The C stream gives the Rust API's events, field for field, on the same frames (built
+    /// in C by `make_frame` in tests/stream.c and here the same way) with the same gallery.
+    #[test]
+    fn c_stream_events_equal_the_rust_api() {
+        use facecore::{FaceStream, Gallery, Image, Preset, StreamOptions, image_crate::RgbImage};
+        let pipeline = facecore::FacePipeline::from_preset(Preset::Fast).unwrap();
+        let mut gallery = Gallery::new();
+        for (name, file) in [("obama", "obama.jpg"), ("biden", "biden.jpg")] {
+            let face = pipeline.analyze(&Image::open(fixtures().join(file)).unwrap()).unwrap().remove(0);
+            gallery.enroll(name, &face.embedding).unwrap();
+        }
+        let (dir, _) = temp_dir("stream");
+        let path = dir.join("people.gallery");
+        gallery.save(&path).unwrap();
+        let sprite = Image::open(fixtures().join("obama_small.jpg")).unwrap();
+        let (sw, sh) = (sprite.width() as usize, sprite.height() as usize);
+        let mut stream = FaceStream::new(pipeline, Some(gallery), StreamOptions::default()).unwrap();
+        let mut expected = Vec::new();
+        for i in 0..16usize {
+            let mut rgb = vec![90u8; 640 * 360 * 3];
+            let x0 = 10 * i;
+            for y in 0..sh.min(360 - 60) {
+                let w = sw.min(640 - x0);
+                let src = &sprite.as_rgb().as_raw()[y * sw * 3..][..w * 3];
+                rgb[((60 + y) * 640 + x0) * 3..][..w * 3].copy_from_slice(src);
+            }
+            let frame = Image::from_rgb(RgbImage::from_raw(640, 360, rgb).unwrap()).unwrap();
+            expected.extend(stream.push(&frame, i as f64 / 25.0).unwrap());
+        }
+        expected.extend(stream.finish());
+        let nan = facecore_ffi::facecore_stream_event {
+            kind: facecore_ffi::facecore_stream_event_kind::Started,
+            track: 0,
+            timestamp: 0.0,
+            frame: 0,
+            x: 0.0,
+            y: 0.0,
+            width: 0.0,
+            height: 0.0,
+            quality: 0.0,
+            person: 0,
+            score: 0.0,
+            previous: 0,
+            duration: 0.0,
+            live: 0.0,
+            liveness: 0,
+        };
+        let mut events = [nan; 64];
+        let mut count = 0usize;
+        let fixtures_c = CString::new(fixtures().to_str().unwrap()).unwrap();
+        let gallery_c = CString::new(path.to_str().unwrap()).unwrap();
+        run("stream events", || {
+            // SAFETY: NUL-terminated paths; the array holds `events.len()` events.
+            unsafe { fc_stream_events(fixtures_c.as_ptr(), gallery_c.as_ptr(), events.as_mut_ptr(), events.len(), &mut count) }
+        });
+        assert!(expected.len() >= 3, "{expected:#?}");
+        assert_eq!(count, expected.len(), "C events: {:#?}\nRust events: {expected:#?}", &events[..count.min(64)]);
+        for (i, e) in expected.iter().enumerate() {
+            // Debug formatting compares NaN scores as equal and every other field exactly.
+            assert_eq!(format!("{:?}", events[i]), format!("{:?}", facecore_ffi::facecore_stream_event::from(e)), "event {i}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -35,6 +35,7 @@ mod persist;
 mod pipeline;
 pub mod quality;
 mod recognize;
+pub mod store;
 pub mod stream;
 mod verify;
 
@@ -52,6 +53,7 @@ pub use crate::models::{ModelFile, ModelSource};
 pub use crate::pipeline::{AnalyzedFace, EnrollOptions, Enrolled, FacePipeline, MAX_THREADS};
 pub use crate::quality::{Quality, QualityConfig};
 pub use crate::recognize::{Alignment, Branch, Preset, Recognizer};
+pub use crate::store::{FileStore, GalleryStore, PersonRef};
 pub use crate::stream::{FaceStream, StreamEvent, StreamEventKind, StreamOptions, StreamStats, TrackIdentity, TrackInfo};
 pub use crate::verify::{OperatingPoint, THRESHOLDS, Verification, verify};
 

@@ -11,7 +11,7 @@ use numpy::ndarray::Array1;
 use numpy::{IntoPyArray, PyArray1, PyArray3};
 use pyo3::prelude::*;
 
-use crate::convert::{image_to_numpy, load};
+use crate::convert::{PixelArgs, image_to_numpy, load};
 use crate::errors::to_py;
 
 /// face_recognition's `(top, right, bottom, left)`.
@@ -70,13 +70,13 @@ impl DlibCompat {
     /// `(top, right, bottom, left)` boxes, most confident first.
     #[pyo3(signature = (image, *, upsample = 1))]
     fn locations(&self, py: Python<'_>, image: &Bound<'_, PyAny>, upsample: u32) -> PyResult<Vec<Css>> {
-        let img = load(py, image, "rgb")?;
+        let img = load(py, image, &PixelArgs::RGB)?;
         py.detach(|| self.locate(&img, upsample)).map_err(to_py)
     }
 
     /// dlib's 5 landmarks (x, y) per box, in dlib's order.
     fn landmarks(&self, py: Python<'_>, image: &Bound<'_, PyAny>, boxes: Vec<Css>) -> PyResult<Vec<Vec<(i64, i64)>>> {
-        let img = load(py, image, "rgb")?;
+        let img = load(py, image, &PixelArgs::RGB)?;
         py.detach(|| {
             boxes
                 .iter()
@@ -96,7 +96,7 @@ impl DlibCompat {
         boxes: Option<Vec<Css>>,
         upsample: u32,
     ) -> PyResult<Vec<Bound<'py, PyArray1<f64>>>> {
-        let img = load(py, image, "rgb")?;
+        let img = load(py, image, &PixelArgs::RGB)?;
         let raw = py
             .detach(|| -> facecore::Result<Vec<Vec<f32>>> {
                 let boxes = match boxes {
@@ -154,7 +154,7 @@ impl DlibShapeCompat {
 
     /// dlib's landmarks (x, y) per box, in dlib's order.
     fn landmarks(&self, py: Python<'_>, image: &Bound<'_, PyAny>, boxes: Vec<Css>) -> PyResult<Vec<Vec<(i64, i64)>>> {
-        let img = load(py, image, "rgb")?;
+        let img = load(py, image, &PixelArgs::RGB)?;
         py.detach(|| boxes.iter().map(|c| self.predictor.landmarks(img.as_rgb(), &css_to_rect(*c))).collect::<facecore::Result<Vec<_>>>())
             .map_err(to_py)
     }
@@ -162,7 +162,7 @@ impl DlibShapeCompat {
     /// The raw (unnormalised) 128-d dlib descriptor per box, from dlib's face chip of the
     /// predicted shape (5 or 68 points), float64 like dlib's.
     fn encodings<'py>(&self, py: Python<'py>, image: &Bound<'py, PyAny>, boxes: Vec<Css>) -> PyResult<Vec<Bound<'py, PyArray1<f64>>>> {
-        let img = load(py, image, "rgb")?;
+        let img = load(py, image, &PixelArgs::RGB)?;
         let raw = py
             .detach(|| -> facecore::Result<Vec<Vec<f32>>> {
                 chip_and_embed(&img, &boxes, |img, r| self.predictor.chip_for_box(img, r), &self.embedder)
@@ -176,10 +176,19 @@ impl DlibShapeCompat {
     }
 }
 
-/// Decodes or converts any image argument to a new (H, W, 3) uint8 RGB array.
+/// Decodes or converts any image argument (camera frames too, with `pixel_format=`) to a new
+/// (H, W, 3) uint8 RGB array.
 #[pyfunction]
-#[pyo3(signature = (image, *, channel_order = "rgb"))]
-pub(crate) fn load_image<'py>(py: Python<'py>, image: &Bound<'py, PyAny>, channel_order: &str) -> PyResult<Bound<'py, PyArray3<u8>>> {
-    let img = load(py, image, channel_order)?;
+#[pyo3(signature = (image, *, channel_order = "rgb", pixel_format = None, color_range = "limited", width = None, height = None))]
+pub(crate) fn load_image<'py>(
+    py: Python<'py>,
+    image: &Bound<'py, PyAny>,
+    channel_order: &str,
+    pixel_format: Option<&str>,
+    color_range: &str,
+    width: Option<u32>,
+    height: Option<u32>,
+) -> PyResult<Bound<'py, PyArray3<u8>>> {
+    let img = load(py, image, &PixelArgs { channel_order, pixel_format, color_range, width, height })?;
     image_to_numpy(py, &img)
 }

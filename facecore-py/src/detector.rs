@@ -6,7 +6,7 @@ use facecore::{DetectorConfig, InputSize};
 use numpy::{PyArray1, PyArray2};
 use pyo3::prelude::*;
 
-use crate::convert::{load, points_to_numpy, vec_to_numpy};
+use crate::convert::{PixelArgs, load, points_to_numpy, vec_to_numpy};
 use crate::errors::to_py;
 
 /// A detected face: box, score, five landmarks and, from a pipeline, its embedding.
@@ -106,10 +106,21 @@ impl PyDetector {
     }
 
     /// Finds faces, most confident first. `image`: numpy uint8 (H,W,3) RGB (or
-    /// `channel_order="bgr"`), (H,W,4), (H,W), a path, encoded bytes or a PIL image.
-    #[pyo3(signature = (image, *, channel_order = "rgb"))]
-    fn detect(&self, py: Python<'_>, image: &Bound<'_, PyAny>, channel_order: &str) -> PyResult<Vec<PyFace>> {
-        let img = load(py, image, channel_order)?;
+    /// `channel_order="bgr"`), (H,W,4), (H,W), a path, encoded bytes or a PIL image; camera
+    /// frames with `pixel_format=` ("nv12", "nv21", "i420", "yuyv", ...) and `color_range=`.
+    #[pyo3(signature = (image, *, channel_order = "rgb", pixel_format = None, color_range = "limited", width = None, height = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn detect(
+        &self,
+        py: Python<'_>,
+        image: &Bound<'_, PyAny>,
+        channel_order: &str,
+        pixel_format: Option<&str>,
+        color_range: &str,
+        width: Option<u32>,
+        height: Option<u32>,
+    ) -> PyResult<Vec<PyFace>> {
+        let img = load(py, image, &PixelArgs { channel_order, pixel_format, color_range, width, height })?;
         let faces = py.detach(|| self.inner.detect(&img)).map_err(to_py)?;
         Ok(faces.into_iter().map(PyFace::detected).collect())
     }

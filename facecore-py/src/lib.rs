@@ -11,6 +11,7 @@ mod detector;
 mod errors;
 mod gallery;
 mod limits;
+mod liveness;
 mod models;
 mod recognizer;
 
@@ -29,6 +30,8 @@ fn _facecore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<gallery::PyGallery>()?;
     m.add_class::<gallery::PyMatch>()?;
     m.add_class::<gallery::PyPerson>()?;
+    m.add_class::<liveness::PyLiveness>()?;
+    m.add_class::<liveness::PyLivenessResult>()?;
     m.add_class::<compat::DlibCompat>()?;
     m.add_class::<compat::DlibShapeCompat>()?;
     m.add_function(wrap_pyfunction!(recognizer::verify, m)?)?;

@@ -5,7 +5,7 @@
 
 use std::sync::Mutex;
 
-use facecore::{Detector, DetectorConfig, DlibPredictor, EmbedModel, Embedder, Preset, Recognizer};
+use facecore::{Detector, DetectorConfig, DlibPredictor, EmbedModel, Embedder, Liveness, LivenessConfig, Preset, Recognizer};
 use pyo3::prelude::*;
 
 use crate::errors::to_py;
@@ -74,6 +74,28 @@ pub(crate) fn embedder(py: Python<'_>, model: EmbedModel) -> PyResult<Embedder> 
         let x = Embedder::bundled(model)?;
         e.push(x.clone());
         Ok(x)
+    })
+    .map_err(to_py)
+}
+
+static LIVENESS: Mutex<Option<Liveness>> = Mutex::new(None);
+
+/// The liveness networks (loaded once, shared) with `config`, which is checked first.
+pub(crate) fn liveness(py: Python<'_>, config: LivenessConfig) -> PyResult<Liveness> {
+    if !(config.min_face_px.is_finite() && config.min_face_px >= 0.0 && (0.0..=1.0).contains(&config.max_outside)) {
+        return Err(to_py(facecore::Error::InvalidInput {
+            what: "liveness config",
+            detail: format!("min_face_px must be >= 0 and max_outside in 0..1, not {} and {}", config.min_face_px, config.max_outside),
+        }));
+    }
+    py.detach(|| {
+        let mut l = lock(&LIVENESS);
+        if let Some(b) = &*l {
+            return Ok(b.with_config(config));
+        }
+        let b = Liveness::bundled()?;
+        *l = Some(b.clone());
+        Ok(b.with_config(config))
     })
     .map_err(to_py)
 }

@@ -8,7 +8,7 @@ use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-use crate::convert::{extract_vector, load, vec_to_numpy};
+use crate::convert::{PixelArgs, extract_vector, load, vec_to_numpy};
 use crate::detector::{PyDetector, PyFace, config};
 use crate::errors::to_py;
 
@@ -43,15 +43,20 @@ impl PyRecognizer {
     }
 
     /// The L2-normalised float32 embedding of `face` (a `Face` detected in `image`).
-    #[pyo3(signature = (image, face, *, channel_order = "rgb"))]
+    #[pyo3(signature = (image, face, *, channel_order = "rgb", pixel_format = None, color_range = "limited", width = None, height = None))]
+    #[allow(clippy::too_many_arguments)]
     fn embed<'py>(
         &self,
         py: Python<'py>,
         image: &Bound<'py, PyAny>,
         face: &PyFace,
         channel_order: &str,
+        pixel_format: Option<&str>,
+        color_range: &str,
+        width: Option<u32>,
+        height: Option<u32>,
     ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-        let img = load(py, image, channel_order)?;
+        let img = load(py, image, &PixelArgs { channel_order, pixel_format, color_range, width, height })?;
         let f = face.face;
         let e = py.detach(|| self.inner.embed(&img, &f)).map_err(to_py)?;
         Ok(vec_to_numpy(py, e.as_slice()))
@@ -124,9 +129,19 @@ impl PyEmbedder {
     }
 
     /// The L2-normalised float32 embedding of an aligned `input_size` x `input_size` chip.
-    #[pyo3(signature = (chip, *, channel_order = "rgb"))]
-    fn embed_chip<'py>(&self, py: Python<'py>, chip: &Bound<'py, PyAny>, channel_order: &str) -> PyResult<Bound<'py, PyArray1<f32>>> {
-        let img = load(py, chip, channel_order)?;
+    #[pyo3(signature = (chip, *, channel_order = "rgb", pixel_format = None, color_range = "limited", width = None, height = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn embed_chip<'py>(
+        &self,
+        py: Python<'py>,
+        chip: &Bound<'py, PyAny>,
+        channel_order: &str,
+        pixel_format: Option<&str>,
+        color_range: &str,
+        width: Option<u32>,
+        height: Option<u32>,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let img = load(py, chip, &PixelArgs { channel_order, pixel_format, color_range, width, height })?;
         let e = py.detach(|| self.inner.embed_chip(img.as_rgb())).map_err(to_py)?;
         Ok(vec_to_numpy(py, e.as_slice()))
     }
@@ -224,25 +239,55 @@ impl PyPipeline {
     }
 
     /// Every face, most confident first, each with `embedding` set.
-    #[pyo3(signature = (image, *, channel_order = "rgb"))]
-    fn analyze(&self, py: Python<'_>, image: &Bound<'_, PyAny>, channel_order: &str) -> PyResult<Vec<PyFace>> {
-        let img = load(py, image, channel_order)?;
+    #[pyo3(signature = (image, *, channel_order = "rgb", pixel_format = None, color_range = "limited", width = None, height = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn analyze(
+        &self,
+        py: Python<'_>,
+        image: &Bound<'_, PyAny>,
+        channel_order: &str,
+        pixel_format: Option<&str>,
+        color_range: &str,
+        width: Option<u32>,
+        height: Option<u32>,
+    ) -> PyResult<Vec<PyFace>> {
+        let img = load(py, image, &PixelArgs { channel_order, pixel_format, color_range, width, height })?;
         let faces = py.detach(|| self.inner.analyze(&img)).map_err(to_py)?;
         Ok(faces.into_iter().map(|f| self.face(f)).collect())
     }
 
     /// The most confident face with its embedding, or None when there is no face.
-    #[pyo3(signature = (image, *, channel_order = "rgb"))]
-    fn embed_best(&self, py: Python<'_>, image: &Bound<'_, PyAny>, channel_order: &str) -> PyResult<Option<PyFace>> {
-        let img = load(py, image, channel_order)?;
+    #[pyo3(signature = (image, *, channel_order = "rgb", pixel_format = None, color_range = "limited", width = None, height = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn embed_best(
+        &self,
+        py: Python<'_>,
+        image: &Bound<'_, PyAny>,
+        channel_order: &str,
+        pixel_format: Option<&str>,
+        color_range: &str,
+        width: Option<u32>,
+        height: Option<u32>,
+    ) -> PyResult<Option<PyFace>> {
+        let img = load(py, image, &PixelArgs { channel_order, pixel_format, color_range, width, height })?;
         let best = py.detach(|| self.inner.embed_best(&img)).map_err(to_py)?;
         Ok(best.map(|f| self.face(f)))
     }
 
     /// Faces only (no embeddings), as `Detector.detect`.
-    #[pyo3(signature = (image, *, channel_order = "rgb"))]
-    fn detect(&self, py: Python<'_>, image: &Bound<'_, PyAny>, channel_order: &str) -> PyResult<Vec<PyFace>> {
-        let img = load(py, image, channel_order)?;
+    #[pyo3(signature = (image, *, channel_order = "rgb", pixel_format = None, color_range = "limited", width = None, height = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn detect(
+        &self,
+        py: Python<'_>,
+        image: &Bound<'_, PyAny>,
+        channel_order: &str,
+        pixel_format: Option<&str>,
+        color_range: &str,
+        width: Option<u32>,
+        height: Option<u32>,
+    ) -> PyResult<Vec<PyFace>> {
+        let img = load(py, image, &PixelArgs { channel_order, pixel_format, color_range, width, height })?;
         let faces = py.detach(|| self.inner.detector().detect(&img)).map_err(to_py)?;
         Ok(faces.into_iter().map(PyFace::detected).collect())
     }

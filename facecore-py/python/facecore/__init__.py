@@ -7,7 +7,12 @@
 
 Images are numpy uint8 arrays (H, W, 3) RGB by default (``channel_order="bgr"`` for OpenCV
 frames), (H, W, 4) and (H, W) grey, in any memory layout; paths (``str``/``os.PathLike``),
-encoded ``bytes`` and PIL images are accepted too. Results are new numpy arrays.
+encoded ``bytes`` and PIL images are accepted too. Camera frames go in as they come with
+``pixel_format="nv12"`` (``"nv21"``, ``"i420"``, ``"yuyv"``) and ``color_range="limited"`` or
+``"full"``. Results are new numpy arrays.
+
+Liveness (is the face a live person or a photo held up to the camera?):
+``facecore.Liveness().check(image, face)``.
 
 Threads: every object is immutable (``Gallery`` has an internal read/write lock, taken only
 with the GIL released, after the arguments are converted) and the GIL is released while
@@ -36,6 +41,8 @@ from ._facecore import (
     Embedder,
     Face,
     Gallery,
+    Liveness,
+    LivenessResult,
     Match,
     Person,
     Pipeline,
@@ -70,6 +77,8 @@ __all__ = [
     "InferenceError",
     "InvalidInputError",
     "LimitExceededError",
+    "Liveness",
+    "LivenessResult",
     "Match",
     "ModelLoadError",
     "ModelMismatchError",

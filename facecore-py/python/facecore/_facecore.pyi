@@ -7,9 +7,22 @@ import numpy.typing as npt
 
 __version__: Final[str]
 
-_ImageLike: TypeAlias = npt.NDArray[np.uint8] | str | os.PathLike[str] | bytes | bytearray | memoryview | Any
-"""numpy uint8 (H, W, 3|4) or (H, W), a path, encoded bytes, or a PIL image."""
+_ImageLike: TypeAlias = (
+    npt.NDArray[np.uint8]
+    | str
+    | os.PathLike[str]
+    | bytes
+    | bytearray
+    | memoryview
+    | tuple[npt.NDArray[np.uint8], ...]
+    | Any
+)
+"""numpy uint8 (H, W, 3|4) or (H, W), a path, encoded bytes, or a PIL image; with pixel_format=,
+raw pixels (an array, bytes with width= and height=, or a tuple of planes)."""
 _ChannelOrder: TypeAlias = Literal["rgb", "bgr"]
+_PixelFormat: TypeAlias = Literal["rgb", "bgr", "rgba", "bgra", "gray", "nv12", "nv21", "i420", "yuyv"]
+_ColorRange: TypeAlias = Literal["limited", "full"]
+_LivenessOp: TypeAlias = Literal["default", "strict"] | float
 _ArrayLike1: TypeAlias = npt.ArrayLike
 
 @final
@@ -36,7 +49,16 @@ class Detector:
         max_faces: int = 256,
         input_size: int | None = 640,
     ) -> Detector: ...
-    def detect(self, image: _ImageLike, *, channel_order: _ChannelOrder | str = "rgb") -> list[Face]: ...
+    def detect(
+        self,
+        image: _ImageLike,
+        *,
+        channel_order: _ChannelOrder | str = "rgb",
+        pixel_format: _PixelFormat | str | None = None,
+        color_range: _ColorRange | str = "limited",
+        width: int | None = None,
+        height: int | None = None,
+    ) -> list[Face]: ...
     @property
     def score_threshold(self) -> float: ...
     @property
@@ -51,7 +73,17 @@ class Detector:
 @final
 class Recognizer:
     def __new__(cls, preset: str = "accurate") -> Recognizer: ...
-    def embed(self, image: _ImageLike, face: Face, *, channel_order: _ChannelOrder | str = "rgb") -> npt.NDArray[np.float32]: ...
+    def embed(
+        self,
+        image: _ImageLike,
+        face: Face,
+        *,
+        channel_order: _ChannelOrder | str = "rgb",
+        pixel_format: _PixelFormat | str | None = None,
+        color_range: _ColorRange | str = "limited",
+        width: int | None = None,
+        height: int | None = None,
+    ) -> npt.NDArray[np.float32]: ...
     @property
     def space(self) -> str: ...
     @property
@@ -62,7 +94,16 @@ class Embedder:
     def __new__(cls, model: str) -> Embedder: ...
     @staticmethod
     def custom(like: str, space: str, onnx: bytes | str | os.PathLike[str]) -> Embedder: ...
-    def embed_chip(self, chip: _ImageLike, *, channel_order: _ChannelOrder | str = "rgb") -> npt.NDArray[np.float32]: ...
+    def embed_chip(
+        self,
+        chip: _ImageLike,
+        *,
+        channel_order: _ChannelOrder | str = "rgb",
+        pixel_format: _PixelFormat | str | None = None,
+        color_range: _ColorRange | str = "limited",
+        width: int | None = None,
+        height: int | None = None,
+    ) -> npt.NDArray[np.float32]: ...
     @property
     def model(self) -> str: ...
     @property
@@ -95,9 +136,36 @@ class Pipeline:
     ) -> Pipeline: ...
     @property
     def threads(self) -> int: ...
-    def analyze(self, image: _ImageLike, *, channel_order: _ChannelOrder | str = "rgb") -> list[Face]: ...
-    def embed_best(self, image: _ImageLike, *, channel_order: _ChannelOrder | str = "rgb") -> Face | None: ...
-    def detect(self, image: _ImageLike, *, channel_order: _ChannelOrder | str = "rgb") -> list[Face]: ...
+    def analyze(
+        self,
+        image: _ImageLike,
+        *,
+        channel_order: _ChannelOrder | str = "rgb",
+        pixel_format: _PixelFormat | str | None = None,
+        color_range: _ColorRange | str = "limited",
+        width: int | None = None,
+        height: int | None = None,
+    ) -> list[Face]: ...
+    def embed_best(
+        self,
+        image: _ImageLike,
+        *,
+        channel_order: _ChannelOrder | str = "rgb",
+        pixel_format: _PixelFormat | str | None = None,
+        color_range: _ColorRange | str = "limited",
+        width: int | None = None,
+        height: int | None = None,
+    ) -> Face | None: ...
+    def detect(
+        self,
+        image: _ImageLike,
+        *,
+        channel_order: _ChannelOrder | str = "rgb",
+        pixel_format: _PixelFormat | str | None = None,
+        color_range: _ColorRange | str = "limited",
+        width: int | None = None,
+        height: int | None = None,
+    ) -> list[Face]: ...
     def verify(self, a: _ArrayLike1, b: _ArrayLike1, *, operating_point: str = "fmr1e-3") -> Verification: ...
     def threshold(self, *, operating_point: str = "fmr1e-3") -> float: ...
     @property
@@ -157,6 +225,51 @@ class Gallery:
     def __contains__(self, person: object, /) -> bool: ...
 
 @final
+class LivenessResult:
+    @property
+    def score(self) -> float | None: ...
+    @property
+    def decision(self) -> Literal["live", "spoof", "unknown"]: ...
+    @property
+    def reason(self) -> Literal["too_small", "cut_by_edge"] | None: ...
+    @property
+    def threshold(self) -> float: ...
+    def __bool__(self) -> bool: ...
+
+@final
+class Liveness:
+    def __new__(cls, *, min_face_px: float = 40.0, max_outside: float = 0.1) -> Liveness: ...
+    def check(
+        self,
+        image: _ImageLike,
+        face: Face,
+        *,
+        op: _LivenessOp = "default",
+        channel_order: _ChannelOrder | str = "rgb",
+        pixel_format: _PixelFormat | str | None = None,
+        color_range: _ColorRange | str = "limited",
+        width: int | None = None,
+        height: int | None = None,
+    ) -> LivenessResult: ...
+    def score(
+        self,
+        image: _ImageLike,
+        face: Face,
+        *,
+        channel_order: _ChannelOrder | str = "rgb",
+        pixel_format: _PixelFormat | str | None = None,
+        color_range: _ColorRange | str = "limited",
+        width: int | None = None,
+        height: int | None = None,
+    ) -> float | None: ...
+    @staticmethod
+    def threshold(op: _LivenessOp = "default") -> float: ...
+    @property
+    def min_face_px(self) -> float: ...
+    @property
+    def max_outside(self) -> float: ...
+
+@final
 class DlibCompat:
     def __new__(cls) -> DlibCompat: ...
     def locations(self, image: _ImageLike, *, upsample: int = 1) -> list[tuple[int, int, int, int]]: ...
@@ -182,6 +295,14 @@ class DlibShapeCompat:
 def verify(a: _ArrayLike1, b: _ArrayLike1, *, space: str, operating_point: str = "fmr1e-3") -> Verification: ...
 def threshold(space: str, *, operating_point: str = "fmr1e-3") -> float: ...
 def similarity(a: _ArrayLike1, b: _ArrayLike1) -> float: ...
-def load_image(image: _ImageLike, *, channel_order: _ChannelOrder | str = "rgb") -> npt.NDArray[np.uint8]: ...
+def load_image(
+    image: _ImageLike,
+    *,
+    channel_order: _ChannelOrder | str = "rgb",
+    pixel_format: _PixelFormat | str | None = None,
+    color_range: _ColorRange | str = "limited",
+    width: int | None = None,
+    height: int | None = None,
+) -> npt.NDArray[np.uint8]: ...
 def limits() -> dict[str, int]: ...
 def set_limits(**limits: int) -> dict[str, int]: ...

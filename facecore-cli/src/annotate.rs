@@ -58,48 +58,64 @@ fn put(img: &mut facecore::image_crate::RgbImage, x: i64, y: i64, c: [u8; 3]) {
     }
 }
 
+/// The colour of label `i` (cycling through six).
+pub fn color(i: usize) -> [u8; 3] {
+    COLORS[i % COLORS.len()]
+}
+
+/// Line thickness for an image of this size.
+fn thickness(rgb: &facecore::image_crate::RgbImage) -> i64 {
+    ((rgb.width().max(rgb.height()) / 400) as i64).max(1)
+}
+
+/// Draws a box and its label (above it) in colour `c`.
+pub fn draw_box(rgb: &mut facecore::image_crate::RgbImage, b: &facecore::Rect, label: &str, c: [u8; 3]) {
+    let t = thickness(rgb);
+    let (x0, y0) = (b.x as i64, b.y as i64);
+    let (x1, y1) = ((b.x + b.width) as i64, (b.y + b.height) as i64);
+    for k in 0..t {
+        for x in x0..=x1 {
+            put(rgb, x, y0 + k, c);
+            put(rgb, x, y1 - k, c);
+        }
+        for y in y0..=y1 {
+            put(rgb, x0 + k, y, c);
+            put(rgb, x1 - k, y, c);
+        }
+    }
+    let s = t * 2;
+    let (mut tx, ty) = (x0, (y0 - 6 * s - 2).max(0));
+    for ch in label.chars() {
+        for (row, bits) in glyph(ch).iter().enumerate() {
+            for col in 0..3 {
+                if bits & (4 >> col) != 0 {
+                    for dy in 0..s {
+                        for dx in 0..s {
+                            put(rgb, tx + col * s + dx, ty + row as i64 * s + dy, c);
+                        }
+                    }
+                }
+            }
+        }
+        tx += 4 * s;
+    }
+}
+
 pub fn write(img: &Image, labels: &[(Face, String)], out: &Path) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
     let mut rgb = img.as_rgb().clone();
-    let t = ((img.width().max(img.height()) / 400) as i64).max(1);
+    let t = thickness(&rgb);
     for (i, (f, label)) in labels.iter().enumerate() {
-        let c = if label == "unknown" { [128, 128, 128] } else { COLORS[i % COLORS.len()] };
-        let (x0, y0) = (f.bbox.x as i64, f.bbox.y as i64);
-        let (x1, y1) = ((f.bbox.x + f.bbox.width) as i64, (f.bbox.y + f.bbox.height) as i64);
-        for k in 0..t {
-            for x in x0..=x1 {
-                put(&mut rgb, x, y0 + k, c);
-                put(&mut rgb, x, y1 - k, c);
-            }
-            for y in y0..=y1 {
-                put(&mut rgb, x0 + k, y, c);
-                put(&mut rgb, x1 - k, y, c);
-            }
-        }
+        let c = if label == "unknown" { [128, 128, 128] } else { color(i) };
+        draw_box(&mut rgb, &f.bbox, label, c);
         for p in &f.landmarks {
             for dy in -t..=t {
                 for dx in -t..=t {
                     put(&mut rgb, p.x as i64 + dx, p.y as i64 + dy, [255, 255, 0]);
                 }
             }
-        }
-        let s = t * 2;
-        let (mut tx, ty) = (x0, (y0 - 6 * s - 2).max(0));
-        for ch in label.chars() {
-            for (row, bits) in glyph(ch).iter().enumerate() {
-                for col in 0..3 {
-                    if bits & (4 >> col) != 0 {
-                        for dy in 0..s {
-                            for dx in 0..s {
-                                put(&mut rgb, tx + col * s + dx, ty + row as i64 * s + dy, c);
-                            }
-                        }
-                    }
-                }
-            }
-            tx += 4 * s;
         }
     }
     Image::from_rgb(rgb)?.save(out)?;

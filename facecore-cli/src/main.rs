@@ -8,6 +8,7 @@ mod liveness;
 mod process;
 mod profile;
 mod progress;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -132,6 +133,12 @@ enum Cmd {
     },
     /// Calibrate verification thresholds on LFW (all pairs formable in the split).
     Calibrate(eval::CalibrateArgs),
+    /// Track and identify faces in a video, an image sequence or raw frames on stdin: one line
+    /// per event (started, identified, changed, unknown, ended), then the stream's counters.
+    Watch(watch::WatchArgs),
+    /// Frames per second and per-frame latency of a face stream on a video (one thread), next
+    /// to analyze() on every frame.
+    BenchStream(watch::BenchStreamArgs),
 }
 
 #[derive(Subcommand)]
@@ -398,6 +405,8 @@ fn run(cmd: Cmd) -> AnyResult {
         Cmd::Profile(args) => profile::run(&args),
         Cmd::Eval { what } => eval::run(what),
         Cmd::Calibrate(args) => eval::calibrate(&args),
+        Cmd::Watch(args) => watch::run(&args),
+        Cmd::BenchStream(args) => watch::bench(&args),
     }
 }
 

@@ -59,6 +59,43 @@ run_example() { # binary [runner...]
 run_example "$static_bin"
 run_example "$shared_bin"
 
+section "frame-loop example: raw BGR frames on stdin (static and shared)"
+# The frames: obama_small.jpg moving across a grey 640x360 canvas, written by a tiny helper
+# (no ffmpeg needed); the gallery is the one run_example enrolled (fast preset).
+cat >"$WORK/mkframes.c" <<'EOF_C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "facecore.h"
+int main(int argc, char **argv) {
+    static unsigned char frame[360][640][3];
+    facecore_decoded_image *img = NULL;
+    facecore_image v;
+    if (argc != 3 || facecore_decoded_image_new_from_file(argv[1], &img) || facecore_decoded_image_view(img, &v)) return 1;
+    for (int i = 0, n = atoi(argv[2]); i < n; i++) {
+        memset(frame, 90, sizeof frame);
+        for (unsigned y = 0; y < v.height && 60 + y < 360; y++)
+            for (unsigned x = 0; x < v.width && 10 * i + x < 640; x++)
+                for (int c = 0; c < 3; c++) frame[60 + y][10 * i + x][c] = v.data[y * v.stride + 3 * x + 2 - c];
+        fwrite(frame, sizeof frame, 1, stdout);
+    }
+    facecore_decoded_image_free(img);
+    return 0;
+}
+EOF_C
+"$CC" -std=c99 -Wall -Wextra -Werror -I"$PREFIX/include" -o "$WORK/mkframes" "$WORK/mkframes.c" \
+  -L"$PREFIX/lib" -lfacecore -Wl,-rpath,"$PREFIX/lib"
+"$WORK/mkframes" "$FIX/obama_small.jpg" 16 >"$WORK/frames.bgr"
+run_watch() { # binary [runner...]
+  local bin="$1"; shift
+  "$@" "$bin" --preset fast --gallery "$WORK/facecore_identify_static.gallery" --size 640x360 --pixel-format bgr \
+    <"$WORK/frames.bgr" | tee "$WORK/watch.txt"
+  grep -Eq "identified +track 1 +obama" "$WORK/watch.txt" && grep -Eq "ended +track 1 +obama" "$WORK/watch.txt" \
+    || { echo "error: $bin did not follow and name obama" >&2; exit 1; }
+}
+run_watch examples/c/facecore_watch_static
+run_watch examples/c/facecore_watch_shared
+
 section "example: CMake"
 if command -v cmake >/dev/null; then
   cmake -S examples/c -B "$WORK/cmake" -DFACECORE_PREFIX="$PREFIX" -DCMAKE_C_COMPILER="$CC" >/dev/null
@@ -96,6 +133,13 @@ ASAN_OPTIONS=detect_leaks=1 "$WORK/asan" --preset fast "$WORK/missing.jpg" && ex
   "$PREFIX/lib/libfacecore.a" -lpthread -ldl -lm -Wl,-z,noexecstack -Wl,--gc-sections
 mkdir -p "$WORK/tmp"
 ASAN_OPTIONS=detect_leaks=1 "$WORK/asan_tests" "$FIX" "$WORK/tmp"
+# The frame-loop example, and a stream cut inside a frame (an error, exit 1).
+"$CC" -std=c99 -g -O1 -fsanitize=address -fno-omit-frame-pointer -Wall -Wextra -Werror \
+  -I"$PREFIX/include" -o "$WORK/asan_watch" examples/c/facecore_watch.c "$PREFIX/lib/libfacecore.a" \
+  -lpthread -ldl -lm -Wl,-z,noexecstack
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 run_watch "$WORK/asan_watch"
+head -c 1000000 "$WORK/frames.bgr" | ASAN_OPTIONS=detect_leaks=1 "$WORK/asan_watch" --preset fast --size 640x360 >/dev/null \
+  && exit 1 || [[ $? == 1 ]]
 echo "asan clean"
 
 section "example under valgrind (shared library)"

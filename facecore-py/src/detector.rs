@@ -8,18 +8,24 @@ use pyo3::prelude::*;
 
 use crate::convert::{PixelArgs, load, points_to_numpy, vec_to_numpy};
 use crate::errors::to_py;
+use crate::liveness::PyLivenessResult;
+use crate::quality::PyQuality;
 
-/// A detected face: box, score, five landmarks and, from a pipeline, its embedding.
+/// A detected face: box, score, five landmarks and, from a pipeline, its embedding, quality
+/// and (when the pipeline checks it) liveness.
 #[pyclass(frozen, module = "facecore", name = "Face")]
 pub(crate) struct PyFace {
     pub(crate) face: facecore::Face,
     pub(crate) embedding: Option<Arc<[f32]>>,
     pub(crate) space: Option<String>,
+    pub(crate) quality: Option<facecore::Quality>,
+    /// The result and the threshold of the operating point it was decided at.
+    pub(crate) liveness: Option<(facecore::LivenessResult, f32)>,
 }
 
 impl PyFace {
     pub(crate) fn detected(face: facecore::Face) -> Self {
-        PyFace { face, embedding: None, space: None }
+        PyFace { face, embedding: None, space: None, quality: None, liveness: None }
     }
 }
 
@@ -58,13 +64,28 @@ impl PyFace {
         self.space.as_deref()
     }
 
+    /// How good the face is for recognition (`Quality`), on faces from a pipeline; None on
+    /// detections.
+    #[getter]
+    fn quality(&self) -> Option<PyQuality> {
+        self.quality.map(PyQuality::from)
+    }
+
+    /// Live or spoof (`LivenessResult`), on faces from a `Pipeline(..., liveness=...)`; else None.
+    #[getter]
+    fn liveness(&self) -> Option<PyLivenessResult> {
+        self.liveness.map(|(r, threshold)| PyLivenessResult::new(r, threshold))
+    }
+
     fn __repr__(&self) -> String {
         let b = self.face.bbox;
         let emb = match &self.space {
             Some(s) => format!(", embedding=<{} floats of {s}>", self.embedding.as_ref().map_or(0, |e| e.len())),
             None => String::new(),
         };
-        format!("Face(bbox=({:.1}, {:.1}, {:.1}, {:.1}), score={:.3}{emb})", b.x, b.y, b.width, b.height, self.face.score)
+        let quality = self.quality.map_or_else(String::new, |q| format!(", quality={:.3}", q.score));
+        let live = self.liveness.map_or_else(String::new, |(r, _)| format!(", liveness={:?}", r.decision.name()));
+        format!("Face(bbox=({:.1}, {:.1}, {:.1}, {:.1}), score={:.3}{emb}{quality}{live})", b.x, b.y, b.width, b.height, self.face.score)
     }
 }
 

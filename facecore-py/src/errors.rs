@@ -26,9 +26,11 @@ pub(crate) enum Kind {
     DegenerateFace,
     LimitExceeded,
     GalleryKey,
+    LowQuality,
+    StreamBusy,
 }
 
-const NAMES: [&str; 11] = [
+const NAMES: [&str; 13] = [
     "FacecoreError",
     "InvalidInputError",
     "ImageDecodeError",
@@ -40,6 +42,8 @@ const NAMES: [&str; 11] = [
     "DegenerateFaceError",
     "LimitExceededError",
     "GalleryKeyError",
+    "LowQualityError",
+    "StreamBusyError",
 ];
 
 /// A new exception of `kind` with `msg`.
@@ -87,6 +91,7 @@ pub(crate) fn to_py(e: facecore::Error) -> PyErr {
         E::DegenerateFace { .. } => Kind::DegenerateFace,
         E::LimitExceeded { .. } => Kind::LimitExceeded,
         E::Key { .. } => Kind::GalleryKey,
+        E::LowQuality { .. } => Kind::LowQuality,
         // `facecore::Error` is non-exhaustive: a future variant is still a FacecoreError.
         _ => Kind::Base,
     };
@@ -96,6 +101,13 @@ pub(crate) fn to_py(e: facecore::Error) -> PyErr {
         let msg = msg.replace("see facecore::limits to raise it", "facecore.set_limits() raises it");
         // LimitExceededError(message, what, limit, actual, unit): the numbers as attributes.
         return new_err_args(kind, (msg, what, limit, actual, unit));
+    }
+    if let E::LowQuality { measure, value, limit } = e {
+        // LowQualityError(message, measure, value, limit); the floor is lowered by the keywords
+        // of Pipeline.enroll in Python.
+        let msg =
+            msg.replace("lower the floor in QualityConfig to accept it", "lower the floor with Pipeline.enroll's keywords to accept it");
+        return new_err_args(kind, (msg, measure, value, limit));
     }
     new_err(kind, msg)
 }

@@ -160,6 +160,28 @@ impl PyGallery {
         }
     }
 
+    /// A copy of the gallery, taken under the read lock with the GIL released (for streams,
+    /// which own a snapshot).
+    pub(crate) fn snapshot(&self, py: Python<'_>) -> Gallery {
+        self.read(py, Gallery::clone)
+    }
+
+    /// `ModelMismatchError` when embeddings of `space` do not belong here: the gallery holds
+    /// another space, or is empty and was made for another one (`Gallery(space=...)`).
+    pub(crate) fn check_space(&self, py: Python<'_>, space: &str) -> PyResult<()> {
+        match self.current_space(py) {
+            Some(g) if g != space => {
+                Err(to_py(facecore::Error::ModelMismatch { left: format!("gallery of {g}"), right: format!("embeddings of {space}") }))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Adds an embedding under the write lock; the person's id.
+    pub(crate) fn enroll_embedding(&self, py: Python<'_>, name: &str, e: &facecore::Embedding) -> PyResult<u64> {
+        Ok(self.write(py, |g| g.enroll(name, e)).map_err(to_py)?.0)
+    }
+
     fn wrap(g: Gallery) -> Self {
         PyGallery { inner: RwLock::new(g), default_space: None }
     }

@@ -13,7 +13,9 @@ mod gallery;
 mod limits;
 mod liveness;
 mod models;
+mod quality;
 mod recognizer;
+mod stream;
 
 use pyo3::prelude::*;
 
@@ -32,6 +34,10 @@ fn _facecore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<gallery::PyPerson>()?;
     m.add_class::<liveness::PyLiveness>()?;
     m.add_class::<liveness::PyLivenessResult>()?;
+    m.add_class::<quality::PyQuality>()?;
+    m.add_class::<stream::PyStream>()?;
+    m.add_class::<stream::PyStreamEvent>()?;
+    m.add_class::<stream::PyTrackInfo>()?;
     m.add_class::<compat::DlibCompat>()?;
     m.add_class::<compat::DlibShapeCompat>()?;
     m.add_function(wrap_pyfunction!(recognizer::verify, m)?)?;

@@ -11,7 +11,7 @@ use crate::detector::PyFace;
 use crate::errors::{invalid, to_py};
 
 /// An `op=` argument: "default", "strict", or a threshold in 0..1.
-fn parse_op(op: &Bound<'_, PyAny>) -> PyResult<LivenessOp> {
+pub(crate) fn parse_op(op: &Bound<'_, PyAny>) -> PyResult<LivenessOp> {
     if let Ok(s) = op.cast::<PyString>() {
         let s = s.to_cow()?;
         return match s.as_ref() {
@@ -40,6 +40,17 @@ pub(crate) struct PyLivenessResult {
     decision: &'static str,
     reason: Option<&'static str>,
     threshold: f32,
+}
+
+impl PyLivenessResult {
+    /// The Python object of a core result decided at `threshold`.
+    pub(crate) fn new(r: facecore::LivenessResult, threshold: f32) -> Self {
+        let reason = match r.decision {
+            LivenessDecision::Unknown(why) => Some(why.name()),
+            _ => None,
+        };
+        PyLivenessResult { score: r.score, decision: r.decision.name(), reason, threshold }
+    }
 }
 
 #[pymethods]
@@ -121,11 +132,7 @@ impl PyLiveness {
         let img = load(py, image, &PixelArgs { channel_order, pixel_format, color_range, width, height })?;
         let f = face.face;
         let r = py.detach(|| self.inner.check(&img, &f, op)).map_err(to_py)?;
-        let reason = match r.decision {
-            LivenessDecision::Unknown(why) => Some(why.name()),
-            _ => None,
-        };
-        Ok(PyLivenessResult { score: r.score, decision: r.decision.name(), reason, threshold: op.threshold() })
+        Ok(PyLivenessResult::new(r, op.threshold()))
     }
 
     /// The live score of `face` in 0..1, or None when it cannot be judged (too small, cut by

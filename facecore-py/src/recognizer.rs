@@ -3,14 +3,15 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use facecore::{EmbedModel, Embedding, OperatingPoint, Preset};
+use facecore::{EmbedModel, Embedding, EnrollOptions, LivenessConfig, LivenessOp, OperatingPoint, Preset, QualityConfig};
 use numpy::PyArray1;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBool, PyBytes, PyString};
 
 use crate::convert::{PixelArgs, extract_vector, load, vec_to_numpy};
 use crate::detector::{PyDetector, PyFace, config};
 use crate::errors::to_py;
+use crate::gallery::PyGallery;
 
 pub(crate) fn parse_preset(s: &str) -> PyResult<Preset> {
     s.parse::<Preset>().map_err(to_py)
@@ -210,11 +211,15 @@ pub(crate) struct PyPipeline {
 
 #[pymethods]
 impl PyPipeline {
+    /// `liveness`: False (default), True or "default" (print attacks), "strict" (screen
+    /// replays) or a threshold in 0..1: every analysed face then carries `liveness`, and
+    /// streams over this pipeline decide each track's liveness. Two small networks per face.
     #[new]
-    #[pyo3(signature = (preset = "accurate", *, score_threshold = 0.6, nms_iou = 0.3, min_face_size = 0.0, max_faces = 256, input_size = Some(640), threads = 1))]
+    #[pyo3(signature = (preset = "accurate", *, score_threshold = 0.6, nms_iou = 0.3, min_face_size = 0.0, max_faces = 256, input_size = Some(640), threads = 1, liveness = None))]
     #[pyo3(
-        text_signature = "(preset='accurate', *, score_threshold=0.6, nms_iou=0.3, min_face_size=0.0, max_faces=256, input_size=640, threads=1)"
+        text_signature = "(preset='accurate', *, score_threshold=0.6, nms_iou=0.3, min_face_size=0.0, max_faces=256, input_size=640, threads=1, liveness=False)"
     )]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         preset: &str,
@@ -224,12 +229,67 @@ impl PyPipeline {
         max_faces: usize,
         input_size: Option<u32>,
         threads: usize,
+        liveness: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let preset = parse_preset(preset)?;
+        let op = parse_liveness(liveness)?;
         let det = crate::models::detector(py, config(score_threshold, nms_iou, min_face_size, max_faces, input_size))?;
         let rec = crate::models::recognizer(py, preset)?;
-        let inner = facecore::FacePipeline::new(det, rec).with_threads(threads).map_err(to_py)?;
+        let mut inner = facecore::FacePipeline::new(det, rec).with_threads(threads).map_err(to_py)?;
+        if let Some(op) = op {
+            inner = inner.with_liveness(crate::models::liveness(py, LivenessConfig::default())?, op);
+        }
         Ok(PyPipeline { inner, preset })
+    }
+
+    /// The liveness threshold faces are judged at (`Pipeline(..., liveness=...)`), or None
+    /// when the pipeline does not check liveness.
+    #[getter]
+    fn liveness(&self) -> Option<f32> {
+        self.inner.liveness().map(|(_, op)| op.threshold())
+    }
+
+    /// Enrols the most confident face of `image` under `name` in `gallery` and returns the
+    /// person's id. The face's quality is checked first, against floors that each keyword
+    /// lowers or raises (`check_quality=False` accepts any face): `LowQualityError` (with
+    /// `measure`, `value`, `limit`) for a face below them, `InvalidInputError` for an image
+    /// without a face; the gallery is unchanged then. The gallery is locked only to add the
+    /// embedding, not while the networks run.
+    #[pyo3(signature = (gallery, name, image, *, min_score = 0.4, min_eye_distance = 16.0, min_sharpness = 20.0, min_brightness = 40.0, max_brightness = 230.0, min_contrast = 12.0, max_yaw = 45.0, max_pitch = 35.0, check_quality = true, channel_order = "rgb", pixel_format = None, color_range = "limited", width = None, height = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn enroll(
+        &self,
+        py: Python<'_>,
+        gallery: &PyGallery,
+        name: &str,
+        image: &Bound<'_, PyAny>,
+        min_score: f32,
+        min_eye_distance: f32,
+        min_sharpness: f32,
+        min_brightness: f32,
+        max_brightness: f32,
+        min_contrast: f32,
+        max_yaw: f32,
+        max_pitch: f32,
+        check_quality: bool,
+        channel_order: &str,
+        pixel_format: Option<&str>,
+        color_range: &str,
+        width: Option<u32>,
+        height: Option<u32>,
+    ) -> PyResult<u64> {
+        let img = load(py, image, &PixelArgs { channel_order, pixel_format, color_range, width, height })?;
+        let quality = if check_quality {
+            QualityConfig { min_score, min_eye_distance, min_sharpness, min_brightness, max_brightness, min_contrast, max_yaw, max_pitch }
+        } else {
+            QualityConfig::NONE
+        };
+        gallery.check_space(py, self.inner.recognizer().space())?;
+        // The core's enroll (quality floor, then the embedding) on a scratch gallery, so that
+        // the caller's gallery is locked only to add the embedding.
+        let enrolled =
+            py.detach(|| self.inner.enroll(&mut facecore::Gallery::new(), name, &img, &EnrollOptions { quality })).map_err(to_py)?;
+        gallery.enroll_embedding(py, name, &enrolled.face.embedding)
     }
 
     /// Threads per call: `analyze` embeds the faces of one image in parallel when > 1.
@@ -327,8 +387,32 @@ impl PyPipeline {
 
 impl PyPipeline {
     fn face(&self, f: facecore::AnalyzedFace) -> PyFace {
-        PyFace { face: f.face, embedding: Some(Arc::from(f.embedding.as_slice())), space: Some(f.embedding.model().to_string()) }
+        let threshold = self.inner.liveness().map_or(0.0, |(_, op)| op.threshold());
+        PyFace {
+            face: f.face,
+            embedding: Some(Arc::from(f.embedding.as_slice())),
+            space: Some(f.embedding.model().to_string()),
+            quality: Some(f.quality),
+            liveness: f.liveness.map(|r| (r, threshold)),
+        }
     }
+
+    /// The core pipeline (cheap to clone), for streams.
+    pub(crate) fn core(&self) -> &facecore::FacePipeline {
+        &self.inner
+    }
+}
+
+/// A `liveness=` argument: None/False (off), True ("default"), or an `op` of `Liveness.check`.
+fn parse_liveness(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<LivenessOp>> {
+    let Some(v) = value else { return Ok(None) };
+    if v.is_none() {
+        return Ok(None);
+    }
+    if let Ok(b) = v.cast::<PyBool>() {
+        return Ok(b.is_true().then_some(LivenessOp::Default));
+    }
+    crate::liveness::parse_op(v).map(Some)
 }
 
 /// Compares two embeddings of `space` at an operating point.

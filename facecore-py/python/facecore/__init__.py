@@ -12,7 +12,11 @@ encoded ``bytes`` and PIL images are accepted too. Camera frames go in as they c
 ``"full"``. Results are new numpy arrays.
 
 Liveness (is the face a live person or a photo held up to the camera?):
-``facecore.Liveness().check(image, face)``.
+``facecore.Liveness().check(image, face)``, or ``Pipeline(..., liveness=True)``.
+
+Cameras and videos: ``stream = facecore.Stream(pipe, gallery)``, then
+``stream.push(frame, timestamp)`` per frame returns events (a person's track started, was
+identified or is unknown, ended); faces are tracked and embedded only when worth it.
 
 Threads: every object is immutable (``Gallery`` has an internal read/write lock, taken only
 with the GIL released, after the arguments are converted) and the GIL is released while
@@ -33,8 +37,10 @@ from ._errors import (
     InferenceError,
     InvalidInputError,
     LimitExceededError,
+    LowQualityError,
     ModelLoadError,
     ModelMismatchError,
+    StreamBusyError,
 )
 from ._facecore import (
     Detector,
@@ -46,7 +52,11 @@ from ._facecore import (
     Match,
     Person,
     Pipeline,
+    Quality,
     Recognizer,
+    Stream,
+    StreamEvent,
+    TrackInfo,
     Verification,
     __version__,
     limits,
@@ -79,6 +89,7 @@ __all__ = [
     "LimitExceededError",
     "Liveness",
     "LivenessResult",
+    "LowQualityError",
     "Match",
     "ModelLoadError",
     "ModelMismatchError",
@@ -86,7 +97,12 @@ __all__ = [
     "PRESETS",
     "Person",
     "Pipeline",
+    "Quality",
     "Recognizer",
+    "Stream",
+    "StreamBusyError",
+    "StreamEvent",
+    "TrackInfo",
     "Verification",
     "__version__",
     "limits",

@@ -20,6 +20,8 @@ __all__ = [
     "DegenerateFaceError",
     "LimitExceededError",
     "GalleryKeyError",
+    "LowQualityError",
+    "StreamBusyError",
 ]
 
 
@@ -118,5 +120,44 @@ class GalleryKeyError(FacecoreError):
     """An encrypted gallery could not be opened with the key given: a wrong key, a file forged
     or altered by someone without the key, no key for an encrypted file, or a key for a plain
     one (refused: a plain file where an encrypted one belongs may have been substituted)."""
+
+    __module__ = "facecore"
+
+
+class LowQualityError(FacecoreError, ValueError):
+    """A face is below the quality floor of :meth:`facecore.Pipeline.enroll` (blurred, dark,
+    small, turned); the gallery was not changed.
+
+    ``measure`` names the failing measure ("eye_distance", "sharpness", "brightness",
+    "contrast", "yaw", "pitch" or "score", as in :class:`facecore.Quality`), ``value`` is the
+    face's value and ``limit`` the bound it failed (a ceiling for ``|yaw|``, ``|pitch|`` and the
+    upper brightness bound). Lower that bound with the keyword of the same name
+    (``min_sharpness=``, ``max_yaw=``, ...) or pass ``check_quality=False`` to enrol anyway.
+    They are None when the error was raised without them.
+    """
+
+    __module__ = "facecore"
+
+    measure: str | None
+    value: float | None
+    limit: float | None
+
+    def __init__(
+        self, message: str, measure: str | None = None, value: float | None = None, limit: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.measure = measure
+        self.value = value
+        self.limit = limit
+
+    def __reduce__(self) -> tuple[type[LowQualityError], tuple[str, str | None, float | None, float | None]]:
+        return (type(self), (str(self), self.measure, self.value, self.limit))
+
+
+class StreamBusyError(FacecoreError, RuntimeError):
+    """A :class:`facecore.Stream` was called while another thread was inside a call on the
+    same stream. A stream is driven by one thread at a time (its events depend on the order of
+    the frames); the call that raises this did nothing. Give each thread its own stream, or
+    serialise the calls with your own lock."""
 
     __module__ = "facecore"

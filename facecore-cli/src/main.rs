@@ -139,6 +139,10 @@ enum Cmd {
     /// Frames per second and per-frame latency of a face stream on a video (one thread), next
     /// to analyze() on every frame.
     BenchStream(watch::BenchStreamArgs),
+    /// HTTP/JSON service: detect, identify, verify, people, metrics (docs/service.md).
+    Serve(facecore_server::ServeArgs),
+    /// Identify requests/s and p50/p99 latency of `facecore serve` processes under load.
+    BenchServe(facecore_server::bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -407,6 +411,8 @@ fn run(cmd: Cmd) -> AnyResult {
         Cmd::Calibrate(args) => eval::calibrate(&args),
         Cmd::Watch(args) => watch::run(&args),
         Cmd::BenchStream(args) => watch::bench(&args),
+        Cmd::Serve(args) => facecore_server::run(&args),
+        Cmd::BenchServe(args) => facecore_server::bench::run(&args),
     }
 }
 

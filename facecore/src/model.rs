@@ -61,11 +61,38 @@ fn load_err(id: &str, e: impl std::fmt::Display) -> Error {
     Error::ModelLoad { model: id.to_string(), detail: format!("{e:#}") }
 }
 
+/// Refuses a graph (or subgraph) output that no graph input, initializer or node names:
+/// tract-onnx 0.23 looks each output up with `outlets_by_name[&*output.name]` when it builds
+/// the model (`ParsingContext::parse_graph`), which panics on such a file instead of failing.
+/// Found by the model_memory fuzz target (docs/fuzzing.md).
+fn outputs_are_defined(graph: &tract_onnx::pb::GraphProto) -> std::result::Result<(), String> {
+    let nodes = || graph.node.iter();
+    let known: std::collections::HashSet<&str> = graph
+        .input
+        .iter()
+        .map(|i| i.name.as_str())
+        .chain(graph.initializer.iter().map(|t| t.name.as_str()))
+        .chain(nodes().flat_map(|n| n.input.iter().chain(&n.output)).map(String::as_str).filter(|s| !s.is_empty()))
+        .collect();
+    if let Some(o) = graph.output.iter().find(|o| !known.contains(o.name.as_str())) {
+        return Err(format!("graph {:?}: output {:?} is not an input, an initializer or a node output", graph.name, o.name));
+    }
+    for attr in nodes().flat_map(|n| &n.attribute) {
+        for g in attr.g.iter().chain(&attr.graphs) {
+            outputs_are_defined(g)?;
+        }
+    }
+    Ok(())
+}
+
 impl Net {
     /// Parses an ONNX file held in memory. Optimisation is deferred to [`Net::plan`].
     pub fn from_bytes(id: &'static str, bytes: &[u8]) -> Result<Self> {
         let onnx = tract_onnx::onnx().with_ignore_value_info(true);
         let proto = onnx.proto_model_for_read(&mut &*bytes).map_err(|e| load_err(id, e))?;
+        if let Some(graph) = &proto.graph {
+            outputs_are_defined(graph).map_err(|e| load_err(id, e))?;
+        }
         Ok(Net { id, proto, plans: Mutex::new(Plans::default()) })
     }
 

@@ -96,7 +96,7 @@ fn block_tensor(model: &str, r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<()
     let block = r.u32().ok_or_else(trunc)? as usize;
     let m = r.u32().ok_or_else(trunc)? as usize;
     let numel = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| bad(model, "tensor too large"))?;
-    if axis >= ndim || block == 0 || numel == 0 || numel as u64 * 4 > MAX_OUTPUT || (m > 0 && numel % m != 0) {
+    if axis >= ndim || block == 0 || numel == 0 || (numel as u64).saturating_mul(4) > MAX_OUTPUT || (m > 0 && numel % m != 0) {
         return Err(bad(model, "bad tensor header"));
     }
     let along = dims[axis];

@@ -187,15 +187,38 @@ def dlib():
 
 
 # ---------------------------------------------------------------- model_memory
+def fnv1a(data):
+    """64-bit FNV-1a, as the model_memory target hashes its inputs."""
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def with_full_load(onnx, extra):
+    """`onnx` plus an unknown protobuf field 100 of `extra` - 3 bytes (skipped by readers) whose
+    content makes the model_memory target pick the input for a full load (hash % 32 == 0)."""
+    n = extra - 3
+    for i in range(1 << 20):
+        pad = bytes([0xA2, 0x06, n]) + i.to_bytes(n, "little")
+        if fnv1a(onnx + pad) % 32 == 0:
+            return onnx + pad
+    raise RuntimeError("no padding found")
+
+
 def models():
     os.makedirs(os.path.join(CORPUS, "model_memory"), exist_ok=True)
-    for f in ("tiny_detector.onnx", "tiny_embedder.onnx"):
-        shutil.copy(os.path.join(SEEDS, f), os.path.join(CORPUS, "model_memory", f))
-    # The same embedder at the other length parity (the target picks SFace for even lengths,
-    # dlib ResNet for odd ones): an empty unknown field 100 (3 bytes) appended, which protobuf
-    # readers skip.
+    # The model_memory target loads one input in 32 fully (by hash) and picks the loader by
+    # the length: even -> Detector::custom, odd -> Embedder::custom like SFace (length / 2
+    # even) or dlib ResNet (length / 2 odd). Each seed gets an unknown field that protobuf
+    # readers skip, sized for the loader and filled so that the seed is loaded.
+    det = open(os.path.join(SEEDS, "tiny_detector.onnx"), "rb").read()
     emb = open(os.path.join(SEEDS, "tiny_embedder.onnx"), "rb").read()
-    out("model_memory", "tiny_embedder_other_parity.onnx", emb + bytes([0xA2, 0x06, 0x00]))
+    assert len(det) % 4 == 2 and len(emb) % 4 == 2
+    out("model_memory", "tiny_detector.onnx", with_full_load(det, 8))  # even
+    out("model_memory", "tiny_embedder_as_detector.onnx", with_full_load(emb, 8))  # even: refused
+    out("model_memory", "tiny_embedder_as_sface.onnx", with_full_load(emb, 7))  # odd, len/2 even
+    out("model_memory", "tiny_embedder_as_dlib.onnx", with_full_load(emb, 9))  # odd, len/2 odd
     yunet = open(os.path.join(ROOT, "facecore/models/yunet_2023mar.onnx"), "rb").read()
     out("model_memory", "yunet_head4096.onnx", yunet[:4096])
     # A model pack (models::pack): one raw segment and one int8 block tensor.
@@ -222,13 +245,13 @@ def c_abi():
 
 
 if __name__ == "__main__":
-    if os.path.isdir(CORPUS):
-        shutil.rmtree(CORPUS)
-    images()
-    galleries()
-    dlib()
-    models()
-    c_abi()
+    import sys
+
+    steps = {"image_detect": images, "gallery_parse": galleries, "dlib_dat": dlib, "model_memory": models, "c_abi": c_abi}
+    for t in sys.argv[1:] or steps:
+        if os.path.isdir(os.path.join(CORPUS, t)):
+            shutil.rmtree(os.path.join(CORPUS, t))
+        steps[t]()
     total = 0
     for d, _, files in sorted(os.walk(CORPUS)):
         for f in sorted(files):

@@ -420,9 +420,29 @@ impl Gallery {
             return Ok(Vec::new());
         }
         self.check_space(probe)?;
+        Ok(self.top_k(k, |v| dot(v, probe.as_slice())))
+    }
+
+    /// The `k` best people by one branch of a fused space: `probe` is a unit embedding of
+    /// that branch, whose part of each row starts at `offset` and was scaled by
+    /// `sqrt(weight)` (see [`crate::Recognizer::branch_layout`]); the score is the cosine
+    /// between `probe` and that part, exact up to f32 rounding. The caller checks that the
+    /// gallery is of the fused space.
+    pub(crate) fn search_part(&self, probe: &[f32], offset: usize, weight: f32, k: usize) -> Result<Vec<Match>> {
+        if self.is_empty() || k == 0 {
+            return Ok(Vec::new());
+        }
+        if offset + probe.len() > self.dim || weight.is_nan() || weight <= 0.0 {
+            return Err(Error::input("gallery", format!("no {}-d part at {offset} in {}-d embeddings", probe.len(), self.dim)));
+        }
+        let inv = 1.0 / weight.sqrt();
+        Ok(self.top_k(k, |v| dot(&v[offset..offset + probe.len()], probe) * inv))
+    }
+
+    fn top_k(&self, k: usize, score: impl Fn(&[f32]) -> f32) -> Vec<Match> {
         let mut best = vec![f32::NEG_INFINITY; self.names.len()];
         for (row, v) in self.vectors.chunks_exact(self.dim).enumerate() {
-            let s = dot(v, probe.as_slice());
+            let s = score(v);
             let o = self.owner[row] as usize;
             if s > best[o] {
                 best[o] = s;
@@ -436,7 +456,7 @@ impl Gallery {
             order.truncate(k);
         }
         order.sort_by(by_score);
-        Ok(order.into_iter().map(|i| Match { id: PersonId(self.ids[i]), name: self.names[i].clone(), score: best[i] }).collect())
+        order.into_iter().map(|i| Match { id: PersonId(self.ids[i]), name: self.names[i].clone(), score: best[i] }).collect()
     }
 
     /// Open-set identification: the best person if their score reaches `threshold`.

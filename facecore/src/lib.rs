@@ -18,6 +18,7 @@
 //! ```
 
 mod align;
+pub mod cascade;
 mod detect;
 pub mod dlib;
 mod dlib_align;
@@ -40,6 +41,7 @@ pub mod stream;
 mod verify;
 
 pub use crate::align::{ARCFACE_112, Affine, DLIB_150, align, warp};
+pub use crate::cascade::{CascadeBands, CascadeMode, Stage};
 pub use crate::detect::{DETECTABLE_FACE_PX, Detector, DetectorConfig, Face, InputSize, MAX_NATIVE_SIDE};
 pub use crate::dlib_align::{DlibPredictor, DlibRect, DlibShapePredictor};
 pub use crate::embed::{EmbedModel, Embedder, Embedding};
@@ -50,9 +52,9 @@ pub use crate::image::{ColorRange, Image, ImageView, MAX_FILE_BYTES, MAX_PIXELS,
 pub use crate::liveness::{Liveness, LivenessConfig, LivenessDecision, LivenessOp, LivenessResult};
 pub use crate::model::{NodeTime, PlanStats, plan_stats, profile_onnx, time_onnx_pair};
 pub use crate::models::{ModelFile, ModelSource};
-pub use crate::pipeline::{AnalyzedFace, EnrollOptions, Enrolled, FacePipeline, MAX_THREADS};
+pub use crate::pipeline::{AnalyzedFace, EnrollOptions, Enrolled, FacePipeline, Identified, MAX_THREADS, Verified};
 pub use crate::quality::{Quality, QualityConfig};
-pub use crate::recognize::{Alignment, Branch, Preset, Recognizer};
+pub use crate::recognize::{Alignment, Branch, FirstPass, Preset, Recognizer};
 pub use crate::store::{FileStore, GalleryStore, PersonRef};
 pub use crate::stream::{FaceStream, StreamEvent, StreamEventKind, StreamOptions, StreamStats, TrackIdentity, TrackInfo};
 pub use crate::verify::{OperatingPoint, THRESHOLDS, Verification, verify};

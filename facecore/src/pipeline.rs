@@ -2,14 +2,16 @@
 
 use std::sync::mpsc;
 
+use crate::cascade::{CascadeBands, CascadeMode, Stage};
 use crate::detect::{Detector, DetectorConfig, Face};
 use crate::embed::Embedding;
 use crate::error::{Error, Result};
-use crate::gallery::{Gallery, PersonId};
+use crate::gallery::{Gallery, Identity, PersonId};
 use crate::image::Image;
 use crate::liveness::{Liveness, LivenessOp, LivenessResult};
 use crate::quality::{Quality, QualityConfig};
 use crate::recognize::{Preset, Recognizer};
+use crate::verify::{OperatingPoint, Verification};
 
 /// A face with its embedding.
 #[derive(Debug, Clone)]
@@ -42,6 +44,41 @@ pub struct Enrolled {
     pub face: AnalyzedFace,
 }
 
+/// One face named by [`FacePipeline::identify`].
+#[derive(Debug, Clone)]
+pub struct Identified {
+    /// Where the face is.
+    pub face: Face,
+    /// Who it is. The match's score is in the space of the stage that decided: the fused
+    /// cosine for [`Stage::Full`], the first network's cosine against the templates' part of
+    /// that network for [`Stage::First`].
+    pub identity: Identity,
+    /// Which networks decided.
+    pub stage: Stage,
+    /// What the score was compared with: the operating point's fused threshold for
+    /// [`Stage::Full`]; the band's upper bound for an accept (or its lower bound for a
+    /// reject) at [`Stage::First`].
+    pub threshold: f32,
+    /// How good the face is for recognition (its yaw routes turned faces to the full fusion).
+    pub quality: Quality,
+    /// Live or spoof, when the pipeline checks liveness.
+    pub liveness: Option<LivenessResult>,
+}
+
+/// The answer of [`FacePipeline::verify`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verified {
+    /// Score, threshold and decision. At [`Stage::First`] the similarity is the first
+    /// network's cosine and the threshold the band bound it passed (upper for "same", lower
+    /// for "different"); at [`Stage::Full`] the fused cosine and the operating point's
+    /// threshold, as [`crate::verify`] gives.
+    pub verification: Verification,
+    /// Which networks decided.
+    pub stage: Stage,
+    /// The most confident face of each image, the ones compared.
+    pub faces: [Face; 2],
+}
+
 /// Most threads a pipeline may use for one call.
 pub const MAX_THREADS: usize = 64;
 
@@ -67,6 +104,7 @@ pub struct FacePipeline {
     recognizer: Recognizer,
     threads: usize,
     liveness: Option<(Liveness, LivenessOp)>,
+    cascade: bool,
 }
 
 impl FacePipeline {
@@ -88,7 +126,7 @@ impl FacePipeline {
 
     /// Combines a detector and a recognizer.
     pub fn new(detector: Detector, recognizer: Recognizer) -> Self {
-        FacePipeline { detector, recognizer, threads: 1, liveness: None }
+        FacePipeline { detector, recognizer, threads: 1, liveness: None, cascade: true }
     }
 
     /// The same pipeline using up to `threads` threads per call (1 = the caller's thread only,
@@ -143,13 +181,18 @@ impl FacePipeline {
     /// # Errors
     /// [`crate::Error::Inference`] on engine failure.
     pub fn embed_faces(&self, img: &Image, faces: Vec<Face>) -> Result<Vec<AnalyzedFace>> {
-        let one = |face: &Face| match self.recognizer.embed(img, face) {
-            Ok(embedding) => Some(self.liveness_of(img, face).map(|liveness| AnalyzedFace {
-                face: *face,
-                embedding,
-                quality: Quality::measure(img, face),
-                liveness,
-            })),
+        self.map_faces(&faces, |face: &Face| {
+            let embedding = self.recognizer.embed(img, face)?;
+            let liveness = self.liveness_of(img, face)?;
+            Ok(AnalyzedFace { face: *face, embedding, quality: Quality::measure(img, face), liveness })
+        })
+    }
+
+    /// `one` over every face, in order, on up to `threads` threads; faces whose landmarks are
+    /// too degenerate to align are skipped.
+    fn map_faces<T: Send>(&self, faces: &[Face], one: impl Fn(&Face) -> Result<T> + Sync) -> Result<Vec<T>> {
+        let one = |face: &Face| match one(face) {
+            Ok(t) => Some(Ok(t)),
             // A face whose landmarks are degenerate cannot be aligned: skip it. Every other
             // failure (engine, bad argument) is the caller's to see.
             Err(Error::DegenerateFace { .. }) => None,
@@ -160,11 +203,11 @@ impl FacePipeline {
             return faces.iter().filter_map(one).collect();
         }
         // Worker w takes faces w, w + workers, ...; results are put back in detection order.
-        let mut slots: Vec<Option<Result<AnalyzedFace>>> = Vec::with_capacity(faces.len());
-        let per_worker: Vec<Vec<(usize, Option<Result<AnalyzedFace>>)>> = std::thread::scope(|scope| {
+        let mut slots: Vec<Option<Result<T>>> = Vec::with_capacity(faces.len());
+        let per_worker: Vec<Vec<(usize, Option<Result<T>>)>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..workers)
                 .map(|w| {
-                    let (faces, one) = (&faces, &one);
+                    let one = &one;
                     scope.spawn(move || (w..faces.len()).step_by(workers).map(|i| (i, one(&faces[i]))).collect::<Vec<_>>())
                 })
                 .collect();
@@ -293,5 +336,136 @@ impl FacePipeline {
         let liveness = self.liveness_of(img, &face)?;
         let person = gallery.enroll(name, &embedding)?;
         Ok(Enrolled { person, face: AnalyzedFace { face, embedding, quality, liveness } })
+    }
+
+    /// The same pipeline with the cascade on (the default) or off. Off, [`FacePipeline::identify`]
+    /// and [`FacePipeline::verify`] run the full fusion for every face (the reference the
+    /// cascade is measured against); the decisions agree on all but a calibrated sliver of
+    /// pairs, see [`crate::cascade`].
+    #[must_use]
+    pub fn with_cascade(mut self, on: bool) -> Self {
+        self.cascade = on;
+        self
+    }
+
+    /// The bands [`FacePipeline::identify`] / [`FacePipeline::verify`] use at `op`: `None`
+    /// when the cascade is off or the recognizer's space has none (every preset but
+    /// `accurate`), and every face then takes the full path.
+    pub fn cascade_bands(&self, mode: CascadeMode, op: OperatingPoint) -> Option<(CascadeBands, usize)> {
+        if !self.cascade {
+            return None;
+        }
+        let bands = CascadeBands::lookup(self.recognizer.space(), mode, op)?;
+        let branch = self.recognizer.branch_of_space(&bands.first)?;
+        Some((bands, branch))
+    }
+
+    /// Names every face of `img` against `gallery` at `op`, in detection order, with the
+    /// cascade for the `accurate` preset ([`crate::cascade`]): the dlib ResNet alone decides
+    /// when the probe's best person is far from the threshold (and clear of the second
+    /// best), the full fusion decides the rest and every turned face. Other presets, or a
+    /// pipeline [`FacePipeline::with_cascade`]`(false)`, run the full embedding and
+    /// [`Gallery::identify`]. Faces are worked on `threads` threads.
+    ///
+    /// ```no_run
+    /// use facecore::{EnrollOptions, FacePipeline, Gallery, Image, Identity, OperatingPoint, Preset};
+    /// let pipeline = FacePipeline::from_preset(Preset::Accurate)?;
+    /// let mut gallery = Gallery::new();
+    /// pipeline.enroll(&mut gallery, "obama", &Image::open("obama.jpg")?, &EnrollOptions::default())?;
+    /// for f in pipeline.identify(&Image::open("two_people.jpg")?, &gallery, OperatingPoint::Fmr1e3)? {
+    ///     if let Identity::Known(m) = &f.identity {
+    ///         println!("{} at {:?} ({:?} stage)", m.name, f.face.bbox, f.stage);
+    ///     }
+    /// }
+    /// # Ok::<(), facecore::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::ModelMismatch`] for a gallery of another embedding space, [`Error::InvalidInput`]
+    /// when the space has no calibrated threshold, otherwise as [`FacePipeline::analyze`].
+    pub fn identify(&self, img: &Image, gallery: &Gallery, op: OperatingPoint) -> Result<Vec<Identified>> {
+        let faces = self.detector.detect(img)?;
+        self.identify_faces(img, &faces, gallery, op)
+    }
+
+    /// As [`FacePipeline::identify`], for faces already detected in `img`.
+    ///
+    /// # Errors
+    /// As [`FacePipeline::identify`].
+    pub fn identify_faces(&self, img: &Image, faces: &[Face], gallery: &Gallery, op: OperatingPoint) -> Result<Vec<Identified>> {
+        let space = self.recognizer.space();
+        let threshold = op.threshold(space)?;
+        // The cascade needs templates of the fused space (they hold every branch).
+        let bands = self.cascade_bands(CascadeMode::Identify, op).filter(|_| gallery.space() == Some(space));
+        self.map_faces(faces, |face: &Face| {
+            let quality = Quality::measure(img, face);
+            let liveness = self.liveness_of(img, face)?;
+            let done = |identity, stage, threshold| Identified { face: *face, identity, stage, threshold, quality, liveness };
+            let first = match &bands {
+                Some((b, branch)) if b.pose_ok(quality.yaw) => Some((b, *branch, self.recognizer.embed_first(img, face, *branch)?)),
+                _ => None,
+            };
+            let full = match first {
+                Some((b, branch, first)) => {
+                    let (offset, _, weight) =
+                        self.recognizer.branch_layout(branch).ok_or_else(|| Error::input("branch", format!("no branch {branch}")))?;
+                    let top = gallery.search_part(first.embedding().as_slice(), offset, weight, 2)?;
+                    let best = top.first().map(|m| m.score);
+                    match b.decide_search(best, top.get(1).map(|m| m.score)) {
+                        Some(true) => return Ok(done(Identity::Known(top[0].clone()), Stage::First, b.hi)),
+                        Some(false) => return Ok(done(Identity::Unknown(top.into_iter().next()), Stage::First, b.lo)),
+                        None => self.recognizer.embed_rest(img, face, &first)?,
+                    }
+                }
+                None => self.recognizer.embed(img, face)?,
+            };
+            Ok(done(gallery.identify(&full, threshold)?, Stage::Full, threshold))
+        })
+    }
+
+    /// Are the most confident faces of `a` and `b` the same person, at `op`? With the cascade
+    /// for the `accurate` preset ([`crate::cascade`]): the dlib ResNet alone decides when the
+    /// pair's score is far from the threshold and both faces are near frontal; otherwise both
+    /// faces get the full fusion. Other presets (or the cascade off) always compare the full
+    /// embeddings, as [`crate::verify`] does.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when an image holds no face (naming which) or the space has no
+    /// calibrated threshold, otherwise as [`FacePipeline::analyze`].
+    pub fn verify(&self, a: &Image, b: &Image, op: OperatingPoint) -> Result<Verified> {
+        let best = |img: &Image, which: &'static str| -> Result<Face> {
+            self.detector.detect(img)?.into_iter().next().ok_or_else(|| Error::input(which, "no face found"))
+        };
+        let faces = [best(a, "first image")?, best(b, "second image")?];
+        self.verify_faces([a, b], faces, op)
+    }
+
+    /// As [`FacePipeline::verify`], for one face already detected in each image.
+    ///
+    /// # Errors
+    /// As [`FacePipeline::verify`].
+    pub fn verify_faces(&self, imgs: [&Image; 2], faces: [Face; 2], op: OperatingPoint) -> Result<Verified> {
+        let threshold = op.threshold(self.recognizer.space())?;
+        let frontal = |b: &CascadeBands| faces.iter().all(|f| b.pose_ok(Quality::pose(&f.landmarks).0));
+        let (ea, eb) = match self.cascade_bands(CascadeMode::Verify, op).filter(|(b, _)| frontal(b)) {
+            Some((bands, branch)) => {
+                let pa = self.recognizer.embed_first(imgs[0], &faces[0], branch)?;
+                let pb = self.recognizer.embed_first(imgs[1], &faces[1], branch)?;
+                let s1 = pa.embedding().similarity(pb.embedding())?;
+                if let Some(same) = bands.decide_pair(s1) {
+                    let bound = if same { bands.hi } else { bands.lo };
+                    let verification = Verification { similarity: s1, threshold: bound, same_person: same };
+                    return Ok(Verified { verification, stage: Stage::First, faces });
+                }
+                (self.recognizer.embed_rest(imgs[0], &faces[0], &pa)?, self.recognizer.embed_rest(imgs[1], &faces[1], &pb)?)
+            }
+            None => (self.recognizer.embed(imgs[0], &faces[0])?, self.recognizer.embed(imgs[1], &faces[1])?),
+        };
+        let similarity = ea.similarity(&eb)?;
+        Ok(Verified {
+            verification: Verification { similarity, threshold, same_person: similarity >= threshold },
+            stage: Stage::Full,
+            faces,
+        })
     }
 }

@@ -196,10 +196,60 @@ impl Recognizer {
     /// # Errors
     /// [`Error::DegenerateFace`] for degenerate landmarks, [`Error::Inference`] on engine failure.
     pub fn embed(&self, img: &Image, face: &Face) -> Result<Embedding> {
+        self.embed_fused(img, face, None)
+    }
+
+    /// Where branch `branch`'s part sits in this recognizer's fused embedding: `(offset, dim,
+    /// weight)`. The fused vector is `sqrt(weight) * unit(branch embedding)` for every branch,
+    /// concatenated, so `dot(part, probe) / sqrt(weight)` is the cosine between a unit `probe`
+    /// of that branch and the branch embedding the template was made of (exact up to f32
+    /// rounding).
+    pub fn branch_layout(&self, branch: usize) -> Option<(usize, usize, f32)> {
+        let offset = self.branches.iter().take(branch).map(|b| b.embedder.model().dim()).sum();
+        self.branches.get(branch).map(|b| (offset, b.embedder.model().dim(), b.weight))
+    }
+
+    /// The index of the branch whose embeddings carry `space`, if any.
+    pub fn branch_of_space(&self, space: &str) -> Option<usize> {
+        self.branches.iter().position(|b| b.embedder.space() == space)
+    }
+
+    /// Number of branches.
+    pub fn branches(&self) -> usize {
+        self.branches.len()
+    }
+
+    /// The first pass of a cascade: branch `branch` on the unmirrored chip only (one network
+    /// run). Its embedding lives in that branch's own space (for the `accurate` preset's dlib
+    /// ResNet branch: the space of the `fast` preset, which runs exactly this). Finish it with
+    /// [`Recognizer::embed_rest`], which reuses the run.
+    ///
+    /// # Errors
+    /// As [`Recognizer::embed`], and [`Error::InvalidInput`] for an unknown branch.
+    pub fn embed_first(&self, img: &Image, face: &Face, branch: usize) -> Result<FirstPass> {
+        let b = self.branches.get(branch).ok_or_else(|| Error::input("branch", format!("no branch {branch}")))?;
+        let chip = self.chip(img, face, branch)?;
+        let raw = b.embedder.run_chips(&[&chip])?.pop().unwrap_or_default();
+        let embedding = Embedding::new(b.embedder.space(), raw.clone())?;
+        Ok(FirstPass { branch, embedding, raw })
+    }
+
+    /// The full fused embedding of a face whose first pass is done: the other branches and
+    /// the mirrored chips. Bit for bit what [`Recognizer::embed`] gives (the same networks on
+    /// the same chips, one chip per run either way).
+    ///
+    /// # Errors
+    /// As [`Recognizer::embed`].
+    pub fn embed_rest(&self, img: &Image, face: &Face, first: &FirstPass) -> Result<Embedding> {
+        self.embed_fused(img, face, Some(first))
+    }
+
+    fn embed_fused(&self, img: &Image, face: &Face, first: Option<&FirstPass>) -> Result<Embedding> {
         let mut fused = Vec::with_capacity(self.branches.len() * 128);
         for (i, b) in self.branches.iter().enumerate() {
             let chip = self.chip(img, face, i)?;
-            let part = self.embed_branch_chip(b, &chip)?;
+            let done = first.filter(|f| f.branch == i).map(|f| f.raw.as_slice());
+            let part = self.embed_branch_chip(b, &chip, done)?;
             let w = b.weight.sqrt();
             fused.extend(part.as_slice().iter().map(|v| v * w));
         }
@@ -212,19 +262,25 @@ impl Recognizer {
     /// [`Error::InvalidInput`] when the recognizer has several branches or the chip size is wrong.
     pub fn embed_chip(&self, chip: &RgbImage) -> Result<Embedding> {
         match &*self.branches {
-            [b] => self.embed_branch_chip(b, chip),
+            [b] => self.embed_branch_chip(b, chip, None),
             _ => Err(Error::input("recognizer", "a fused recognizer needs the whole image, not one chip")),
         }
     }
 
-    fn embed_branch_chip(&self, b: &Branch, chip: &RgbImage) -> Result<Embedding> {
+    /// One branch's embedding of `chip`; `plain` is the network's output for the unmirrored
+    /// chip when it already ran.
+    fn embed_branch_chip(&self, b: &Branch, chip: &RgbImage, plain: Option<&[f32]>) -> Result<Embedding> {
+        let plain = match plain {
+            Some(p) => p.to_vec(),
+            None => b.embedder.run_chips(&[chip])?.pop().unwrap_or_default(),
+        };
         let raw = if self.flip {
             let mirrored = image::imageops::flip_horizontal(chip);
-            let out = b.embedder.run_chips(&[chip, &mirrored])?;
-            let (a, m) = (unit(&out[0]), unit(&out[1]));
+            let m = b.embedder.run_chips(&[&mirrored])?.pop().unwrap_or_default();
+            let (a, m) = (unit(&plain), unit(&m));
             a.iter().zip(&m).map(|(x, y)| x + y).collect()
         } else {
-            b.embedder.run_chips(&[chip])?.pop().unwrap_or_default()
+            plain
         };
         Embedding::new(b.embedder.space(), raw)
     }
@@ -232,6 +288,26 @@ impl Recognizer {
     /// The shape predictor, when a branch uses dlib's alignment.
     pub fn dlib_predictor(&self) -> Option<&DlibPredictor> {
         self.predictor.as_deref()
+    }
+}
+
+/// The first pass of a cascade over one face ([`Recognizer::embed_first`]).
+#[derive(Debug, Clone)]
+pub struct FirstPass {
+    branch: usize,
+    embedding: Embedding,
+    raw: Vec<f32>,
+}
+
+impl FirstPass {
+    /// The unit embedding of the first branch alone, unmirrored, in that branch's space.
+    pub fn embedding(&self) -> &Embedding {
+        &self.embedding
+    }
+
+    /// Which branch ran.
+    pub fn branch(&self) -> usize {
+        self.branch
     }
 }
 

@@ -6,9 +6,10 @@ use std::sync::Mutex;
 
 use clap::{Args, Subcommand};
 use facecore::eval::{kfold_accuracy, parse_lfw_pairs, parse_wider_gt, read_text, score_detections, tar_at_fmr};
-use facecore::{Detector, DetectorConfig, Embedding, Image, Preset, Recognizer};
+use facecore::{Detector, DetectorConfig, Image, Preset, Recognizer};
 
 use crate::AnyResult;
+use crate::cascade::FaceData;
 use crate::progress::Progress;
 
 #[derive(Subcommand)]
@@ -67,6 +68,14 @@ pub struct LfwArgs {
     /// all presets, or one per preset in the order of --preset.
     #[arg(long, value_delimiter = ',')]
     min_accuracy: Vec<f64>,
+    /// Keep every image's embeddings in a file under this folder and reuse them on the next
+    /// run with the same root, preset and detector input (e.g. target/eval-cache).
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Fail (exit 1) when the cascade's accuracy at an operating point is below the full
+    /// fusion's (presets with a cascade: accurate).
+    #[arg(long)]
+    cascade_no_worse: bool,
 }
 
 #[derive(Args)]
@@ -85,6 +94,16 @@ pub struct CalibrateArgs {
     /// Detector input: longest side in pixels, or 0 for the image's own size.
     #[arg(long, default_value_t = 640)]
     detect_input: u32,
+    /// Calibrate the cascade's bands (facecore/src/cascade.tsv) instead of the thresholds:
+    /// accurate preset only; --out is the band table.
+    #[arg(long)]
+    cascade: bool,
+    /// With --cascade: the pose bound is this quantile of |yaw| over the calibration faces.
+    #[arg(long, default_value_t = 0.99)]
+    max_yaw_quantile: f64,
+    /// Keep every image's embeddings in a file under this folder and reuse them (see eval lfw).
+    #[arg(long)]
+    cache: Option<PathBuf>,
 }
 
 pub fn run(cmd: EvalCmd) -> AnyResult {
@@ -102,18 +121,44 @@ fn lfw_detector(input: u32) -> AnyResult<Detector> {
     Ok(Detector::bundled(DetectorConfig { score_threshold: 0.3, input_size, ..Default::default() })?)
 }
 
-/// Embeds every image with every recognizer (decoding and detecting once) on `threads`
-/// workers; `out[r][i]` is `None` where no face was found.
+/// Embeds every image (paths relative to `root`) with every recognizer (decoding and
+/// detecting once) on `threads` workers; `out[r][i]` is `None` where no face was found. With
+/// `cache`, each recognizer's embeddings are read from and written to a file in that folder,
+/// and only the images it lacks are embedded.
+#[allow(clippy::too_many_arguments)]
 fn embed_all(
+    root: &Path,
     files: &[PathBuf],
     det: &Detector,
     recs: &[Recognizer],
     threads: usize,
     label: &'static str,
-) -> AnyResult<Vec<Vec<Option<Embedding>>>> {
-    let out: Mutex<Vec<Vec<Option<Embedding>>>> = Mutex::new(vec![vec![None; files.len()]; recs.len()]);
+    cache: Option<&Path>,
+    detect_input: u32,
+) -> AnyResult<Vec<Vec<Option<FaceData>>>> {
+    let cached: Vec<HashMap<PathBuf, Option<FaceData>>> = recs
+        .iter()
+        .map(|rec| {
+            cache.map(|dir| crate::cascade::read_cache(&crate::cascade::cache_path(dir, root, rec, detect_input), rec)).unwrap_or_default()
+        })
+        .collect();
+    let mut out: Vec<Vec<Option<FaceData>>> = vec![vec![None; files.len()]; recs.len()];
+    let mut todo = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        if cached.iter().all(|c| c.contains_key(f)) {
+            for (r, c) in cached.iter().enumerate() {
+                out[r][i] = c[f].clone();
+            }
+        } else {
+            todo.push(i);
+        }
+    }
+    if cache.is_some() {
+        println!("{} of {} images from the cache", files.len() - todo.len(), files.len());
+    }
+    let out = Mutex::new(out);
     let next = Mutex::new(0usize);
-    let progress = Mutex::new(Progress::new(label, files.len()));
+    let progress = Mutex::new(Progress::new(label, todo.len()));
     // Every unreadable image is reported as it happens; the others are still embedded, and
     // the evaluation fails at the end (its figures would be wrong without them).
     let failures = Mutex::new(crate::Failures::default());
@@ -121,17 +166,16 @@ fn embed_all(
         for _ in 0..threads.max(1) {
             s.spawn(|| {
                 loop {
-                    let i = {
+                    let k = {
                         let Ok(mut n) = next.lock() else { return };
-                        let i = *n;
+                        let k = *n;
                         *n += 1;
-                        i
+                        k
                     };
-                    if i >= files.len() {
-                        return;
-                    }
-                    let r = (|| -> facecore::Result<Vec<Option<Embedding>>> {
-                        let img = Image::open(&files[i])?;
+                    let Some(&i) = todo.get(k) else { return };
+                    let path = root.join(&files[i]);
+                    let r = (|| -> facecore::Result<Vec<Option<FaceData>>> {
+                        let img = Image::open(&path)?;
                         let faces = det.detect(&img)?;
                         let (cx, cy) = (img.width() as f32 / 2.0, img.height() as f32 / 2.0);
                         let best = faces.into_iter().min_by(|a, b| {
@@ -140,7 +184,7 @@ fn embed_all(
                             };
                             d(a).total_cmp(&d(b))
                         });
-                        recs.iter().map(|rec| best.map(|f| rec.embed(&img, &f)).transpose()).collect()
+                        recs.iter().map(|rec| best.map(|f| crate::cascade::embed_face(rec, &img, &f)).transpose()).collect()
                     })();
                     match r {
                         Ok(e) => {
@@ -155,7 +199,7 @@ fn embed_all(
                         }
                         Err(e) => {
                             if let Ok(mut f) = failures.lock() {
-                                f.report(&files[i], &e, false);
+                                f.report(&path, &e, false);
                             }
                         }
                     }
@@ -167,7 +211,18 @@ fn embed_all(
         }
     });
     failures.into_inner().map_err(|_| "worker panicked")?.finish("no figures computed")?;
-    Ok(out.into_inner().map_err(|_| "worker panicked")?)
+    let out = out.into_inner().map_err(|_| "worker panicked")?;
+    if let Some(dir) = cache.filter(|_| !todo.is_empty()) {
+        for ((rec, mut entries), embs) in recs.iter().zip(cached).zip(&out) {
+            for (f, e) in files.iter().zip(embs) {
+                entries.insert(f.clone(), e.clone());
+            }
+            let path = crate::cascade::cache_path(dir, root, rec, detect_input);
+            crate::cascade::write_cache(&path, &entries.into_iter().collect())?;
+            println!("wrote {}", path.display());
+        }
+    }
+    Ok(out)
 }
 
 fn lfw(a: &LfwArgs) -> AnyResult {
@@ -184,7 +239,6 @@ fn lfw(a: &LfwArgs) -> AnyResult {
     files.sort();
     files.dedup();
     let index: HashMap<&PathBuf, usize> = files.iter().enumerate().map(|(i, f)| (f, i)).collect();
-    let abs: Vec<PathBuf> = files.iter().map(|f| a.root.join(f)).collect();
     let folds = pairs.iter().map(|p| p.fold).max().map_or(0, |m| m + 1);
     println!("lfw: {} pairs in {folds} folds, {} images", pairs.len(), files.len());
     let det = lfw_detector(a.detect_input)?;
@@ -192,9 +246,10 @@ fn lfw(a: &LfwArgs) -> AnyResult {
     let mut last = String::new();
     let recs = a.preset.iter().map(|p| Recognizer::from_preset(*p)).collect::<facecore::Result<Vec<_>>>()?;
     let t0 = std::time::Instant::now();
-    let all = embed_all(&abs, &det, &recs, a.threads, "embedding")?;
+    let all = embed_all(&a.root, &files, &det, &recs, a.threads, "embedding", a.cache.as_deref(), a.detect_input)?;
     let secs = t0.elapsed().as_secs_f64();
-    println!("embedded {} images with {} preset(s) in {secs:.1} s ({} threads)", abs.len(), recs.len(), a.threads);
+    println!("embedded {} images with {} preset(s) in {secs:.1} s ({} threads)", files.len(), recs.len(), a.threads);
+    let mut cascade_worse = false;
     for (k, ((preset, rec), embs)) in a.preset.iter().zip(&recs).zip(&all).enumerate() {
         let missing = embs.iter().filter(|e| e.is_none()).count();
         let mut scores = Vec::with_capacity(pairs.len());
@@ -203,7 +258,7 @@ fn lfw(a: &LfwArgs) -> AnyResult {
             let (ea, eb) = (&embs[index[&p.a]], &embs[index[&p.b]]);
             // A pair with an undetected face scores -1: counted, never silently dropped.
             let s = match (ea, eb) {
-                (Some(x), Some(y)) => x.similarity(y)?,
+                (Some(x), Some(y)) => x.full.similarity(&y.full)?,
                 _ => -1.0,
             };
             scores.push((s, p.same, p.fold));
@@ -229,6 +284,16 @@ fn lfw(a: &LfwArgs) -> AnyResult {
         if a.preset.len() > 1 {
             println!("{last}");
         }
+        if crate::cascade::first_branch(rec).is_some() {
+            let eval_pairs: Vec<crate::cascade::EvalPair> =
+                pairs.iter().map(|p| crate::cascade::EvalPair { a: index[&p.a], b: index[&p.b], same: p.same }).collect();
+            if !crate::cascade::report_lfw(rec, embs, &eval_pairs)? {
+                cascade_worse = true;
+                if a.cascade_no_worse {
+                    eprintln!("facecore: preset {}: the cascade is less accurate than the full fusion", preset.name());
+                }
+            }
+        }
         let floor = if a.min_accuracy.len() == 1 { a.min_accuracy.first() } else { a.min_accuracy.get(k) };
         if let Some(f) = floor.filter(|&&f| mean * 100.0 < f) {
             eprintln!("facecore: preset {} is below its floor: {:.2}% < {f:.2}%", preset.name(), mean * 100.0);
@@ -240,6 +305,9 @@ fn lfw(a: &LfwArgs) -> AnyResult {
     }
     if failed_floor {
         return Err("accuracy below the floor".into());
+    }
+    if cascade_worse && a.cascade_no_worse {
+        return Err("the cascade is less accurate than the full fusion".into());
     }
     Ok(())
 }
@@ -348,15 +416,26 @@ pub fn calibrate(a: &CalibrateArgs) -> AnyResult {
             }
         }
     }
-    let recs = a.preset.iter().map(|p| Recognizer::from_preset(*p)).collect::<facecore::Result<Vec<_>>>()?;
-    let all = embed_all(&files, &det, &recs, a.threads, "embedding")?;
-    for ((preset, rec), embs) in a.preset.iter().zip(&recs).zip(&all) {
+    let presets: Vec<Preset> = if a.cascade { vec![Preset::Accurate] } else { a.preset.clone() };
+    let recs = presets.iter().map(|p| Recognizer::from_preset(*p)).collect::<facecore::Result<Vec<_>>>()?;
+    let rel: Vec<PathBuf> = files.iter().map(|f| f.strip_prefix(&a.root).map(Path::to_path_buf).unwrap_or_else(|_| f.clone())).collect();
+    let all = embed_all(&a.root, &rel, &det, &recs, a.threads, "embedding", a.cache.as_deref(), a.detect_input)?;
+    if a.cascade {
+        let command = format!(
+            "facecore calibrate --cascade --root {} --max-yaw-quantile {}{}",
+            a.root.display(),
+            a.max_yaw_quantile,
+            a.out.as_ref().map_or(String::new(), |o| format!(" --out {}", o.display()))
+        );
+        return crate::cascade::calibrate(&recs[0], &files, &people, &all[0], a.max_yaw_quantile, a.out.as_deref(), &command);
+    }
+    for ((preset, rec), embs) in presets.iter().zip(&recs).zip(&all) {
         let (mut genuine, mut imp) = (Vec::new(), Vec::new());
         for i in 0..files.len() {
             let Some(ei) = &embs[i] else { continue };
             for j in i + 1..files.len() {
                 let Some(ej) = &embs[j] else { continue };
-                let s = ei.similarity(ej)?;
+                let s = ei.full.similarity(&ej.full)?;
                 if people[i] == people[j] { genuine.push(s) } else { imp.push(s) }
             }
         }

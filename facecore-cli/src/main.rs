@@ -3,6 +3,7 @@
 
 mod annotate;
 mod bench;
+mod cascade;
 mod eval;
 mod liveness;
 mod process;
@@ -340,10 +341,10 @@ fn run(cmd: Cmd) -> AnyResult {
                 (None, Some(gallery), None) => Gallery::load(&gallery)?,
                 (None, None, _) => return Err("give --gallery FILE or --known DIR".into()),
             };
-            let threshold = op.threshold(pipeline.recognizer().space())?;
             let mut failures = Failures::default();
             for path in expand_inputs(&inputs)? {
-                let (img, faces) = match Image::open(&path).and_then(|img| pipeline.analyze(&img).map(|f| (img, f))) {
+                // The cascade for `accurate` (facecore::cascade): the full fusion only where the dlib ResNet is unsure.
+                let (img, faces) = match Image::open(&path).and_then(|img| pipeline.identify(&img, &g, op).map(|f| (img, f))) {
                     Ok(r) => r,
                     Err(e) => {
                         failures.report(&path, &e, common.json);
@@ -356,7 +357,8 @@ fn run(cmd: Cmd) -> AnyResult {
                 }
                 let mut labels = Vec::new();
                 for f in faces {
-                    let (name, score) = match g.identify(&f.embedding, threshold)? {
+                    let (threshold, stage) = (f.threshold, if f.stage == facecore::Stage::First { "first" } else { "full" });
+                    let (name, score) = match f.identity {
                         Identity::Known(m) => (m.name, m.score),
                         Identity::Unknown(best) => ("unknown".to_string(), best.map_or(0.0, |m| m.score)),
                     };
@@ -366,7 +368,7 @@ fn run(cmd: Cmd) -> AnyResult {
                         let b = f.face.bbox;
                         println!(
                             "{}",
-                            json!({"image": path, "box": [b.x, b.y, b.width, b.height], "name": name, "score": score, "threshold": threshold})
+                            json!({"image": path, "box": [b.x, b.y, b.width, b.height], "name": name, "score": score, "threshold": threshold, "stage": stage})
                         );
                     } else {
                         println!("{}\t{}\t{}\t{:.3}", path.display(), fmt_box(&f.face.bbox), name, score);
@@ -381,14 +383,21 @@ fn run(cmd: Cmd) -> AnyResult {
         }
         Cmd::Verify { common, op, image1, image2 } => {
             let pipeline = FacePipeline::from_preset(common.preset)?;
-            let embed = |p: &Path| -> AnyResult<facecore::Embedding> {
-                Ok(pipeline.embed_best(&Image::open(p)?)?.ok_or_else(|| format!("no face found in {}", p.display()))?.embedding)
+            let best = |p: &Path| -> AnyResult<(Image, facecore::Face)> {
+                let img = Image::open(p)?;
+                let face =
+                    pipeline.detector().detect(&img)?.into_iter().next().ok_or_else(|| format!("no face found in {}", p.display()))?;
+                Ok((img, face))
             };
-            let v = facecore::verify(&embed(&image1)?, &embed(&image2)?, op)?;
+            let ((a, fa), (b, fb)) = (best(&image1)?, best(&image2)?);
+            // The cascade for `accurate`: similarity and threshold are the deciding stage's.
+            let r = pipeline.verify_faces([&a, &b], [fa, fb], op)?;
+            let v = r.verification;
             if common.json {
+                let stage = if r.stage == facecore::Stage::First { "first" } else { "full" };
                 println!(
                     "{}",
-                    json!({"same_person": v.same_person, "similarity": v.similarity, "threshold": v.threshold, "operating_point": op.name()})
+                    json!({"same_person": v.same_person, "similarity": v.similarity, "threshold": v.threshold, "operating_point": op.name(), "stage": stage})
                 );
             } else {
                 println!(

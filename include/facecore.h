@@ -1505,6 +1505,23 @@ enum facecore_status facecore_pipeline_with_threads(const struct facecore_pipeli
                                                     struct facecore_pipeline **out);
 
 /**
+ * @brief A pipeline sharing `pipeline`'s models that also checks the liveness of every face at
+ * operating point `op` (a `facecore_liveness_op`; `threshold` is read for
+ * FACECORE_LIVENESS_OP_THRESHOLD only). Streams made from it decide each track's liveness
+ * from several frames and report it (`facecore_stream_event.live`, `.liveness`, the
+ * FACECORE_STREAM_EVENT_LIVENESS event). `liveness` is shared, not copied: it may be freed
+ * afterwards. On success `*out` receives a new handle, freed with `facecore_pipeline_free`.
+ *
+ * # Safety
+ * `pipeline` and `liveness` are live handles; `out` is valid for one write.
+ */
+enum facecore_status facecore_pipeline_with_liveness(const struct facecore_pipeline *pipeline,
+                                                     const struct facecore_liveness *liveness,
+                                                     uint32_t op,
+                                                     float threshold,
+                                                     struct facecore_pipeline **out);
+
+/**
  * @brief Threads per call of a pipeline (0 for a NULL or invalid handle).
  *
  * # Safety

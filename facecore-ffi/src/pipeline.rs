@@ -101,6 +101,37 @@ pub unsafe extern "C" fn facecore_pipeline_with_threads(
     })
 }
 
+/// @brief A pipeline sharing `pipeline`'s models that also checks the liveness of every face at
+/// operating point `op` (a `facecore_liveness_op`; `threshold` is read for
+/// FACECORE_LIVENESS_OP_THRESHOLD only). Streams made from it decide each track's liveness
+/// from several frames and report it (`facecore_stream_event.live`, `.liveness`, the
+/// FACECORE_STREAM_EVENT_LIVENESS event). `liveness` is shared, not copied: it may be freed
+/// afterwards. On success `*out` receives a new handle, freed with `facecore_pipeline_free`.
+///
+/// # Safety
+/// `pipeline` and `liveness` are live handles; `out` is valid for one write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn facecore_pipeline_with_liveness(
+    pipeline: *const facecore_pipeline,
+    liveness: *const crate::liveness::facecore_liveness,
+    op: u32,
+    threshold: f32,
+    out: *mut *mut facecore_pipeline,
+) -> facecore_status {
+    boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let p = unsafe { handle_ref(pipeline, "pipeline") }?;
+        // SAFETY: forwarded caller contract.
+        let l = unsafe { handle_ref(liveness, "liveness") }?;
+        let op = crate::liveness::liveness_op(op, threshold)?;
+        let out = out_arg(out, "out")?;
+        let h = boxed_pipeline(p.pipeline.clone().with_liveness(l.liveness.clone(), op), p.dim)?;
+        // SAFETY: `out` checked non-NULL; valid per the caller's contract.
+        unsafe { write(out, h) };
+        Ok(())
+    })
+}
+
 /// @brief Threads per call of a pipeline (0 for a NULL or invalid handle).
 ///
 /// # Safety

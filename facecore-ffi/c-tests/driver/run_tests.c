@@ -14,6 +14,7 @@ int fc_test_gallery_security(const char *tmpdir, const char *yunet_path);
 int fc_test_threads(const char *tmpdir, int seconds);
 int fc_test_pixel_formats(const char *fixtures_dir);
 int fc_test_liveness(const char *fixtures_dir);
+int fc_test_pipeline_liveness(const char *fixtures_dir);
 int fc_test_stream(const char *fixtures_dir); /* tests/stream.c */
 void fc_set_fixtures(const char *dir);
 
@@ -28,7 +29,7 @@ int main(int argc, char **argv) {
     char yunet[4096];
     snprintf(yunet, sizeof yunet, "%s/../../facecore/models/yunet_2023mar.onnx", argv[1]);
     failures += fc_test_gallery_security(argv[2], yunet) + fc_test_threads(argv[2], 2) + fc_test_pixel_formats(argv[1]) +
-                fc_test_liveness(argv[1]);
+                fc_test_liveness(argv[1]) + fc_test_pipeline_liveness(argv[1]);
     failures += fc_test_stream(argv[1]);
     printf("C tests: %d failure(s)\n", failures);
     return failures == 0 ? 0 : 1;

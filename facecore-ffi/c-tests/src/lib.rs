@@ -32,6 +32,7 @@ mod tests {
         fn fc_test_threads(tmpdir: *const c_char, seconds: c_int) -> c_int;
         fn fc_test_pixel_formats(fixtures_dir: *const c_char) -> c_int;
         fn fc_test_liveness(fixtures_dir: *const c_char) -> c_int;
+        fn fc_test_pipeline_liveness(fixtures_dir: *const c_char) -> c_int;
         fn fc_test_stream(fixtures_dir: *const c_char) -> c_int;
         fn fc_stream_events(
             fixtures_dir: *const c_char,
@@ -215,6 +216,14 @@ mod tests {
         // SAFETY: a NUL-terminated path.
         run("threads", || unsafe { fc_test_threads(c.as_ptr(), 3) });
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A pipeline with liveness: C streams decide each track's liveness once.
+    #[test]
+    fn c_pipeline_with_liveness_drives_stream_liveness() {
+        let dir = CString::new(fixtures().to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        run("pipeline liveness", || unsafe { fc_test_pipeline_liveness(dir.as_ptr()) });
     }
 
     #[test]

@@ -273,3 +273,49 @@ done:
     facecore_detector_free(det);
     return failures;
 }
+
+/* A pipeline that checks liveness: a stream made from it decides a still face's liveness
+ * once, from five frames, with the median score; bad arguments leave the output alone. */
+int fc_test_pipeline_liveness(const char *fixtures_dir) {
+    failures = 0;
+    snprintf(dir, sizeof dir, "%s", fixtures_dir);
+    facecore_pipeline *fast = NULL, *checked = NULL;
+    facecore_liveness *live = NULL;
+    facecore_stream *s = NULL;
+    facecore_decoded_image *img = NULL;
+    facecore_image view;
+    OK(facecore_pipeline_new(FACECORE_PRESET_FAST, NULL, &fast));
+    OK(facecore_liveness_new(&live));
+    CHECK_STATUS(facecore_pipeline_with_liveness(fast, live, 9, 0.0f, &checked), FACECORE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(facecore_pipeline_with_liveness(fast, live, FACECORE_LIVENESS_OP_THRESHOLD, 2.0f, &checked),
+                 FACECORE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(facecore_pipeline_with_liveness(fast, NULL, FACECORE_LIVENESS_OP_DEFAULT, 0.0f, &checked),
+                 FACECORE_STATUS_NULL_ARGUMENT);
+    CHECK(checked == NULL);
+    OK(facecore_pipeline_with_liveness(fast, live, FACECORE_LIVENESS_OP_DEFAULT, 0.0f, &checked));
+    facecore_liveness_free(live); /* shared, not copied */
+    OK(facecore_decoded_image_new_from_file(path_of("obama.jpg"), &img));
+    OK(facecore_decoded_image_view(img, &view));
+    OK(facecore_stream_new(checked, NULL, NULL, &s));
+    int decided = 0;
+    float live_score = NAN;
+    for (int i = 0; s && i < 8; i++) {
+        facecore_stream_event ev[8];
+        size_t n = 0;
+        OK(facecore_stream_push(s, &view, i / 25.0, ev, 8, &n));
+        for (size_t k = 0; k < n; k++) {
+            if (ev[k].kind == FACECORE_STREAM_EVENT_KIND_LIVENESS) {
+                decided++;
+                live_score = ev[k].live;
+                CHECK(ev[k].liveness == FACECORE_LIVENESS_DECISION_LIVE || ev[k].liveness == FACECORE_LIVENESS_DECISION_SPOOF);
+                CHECK((ev[k].liveness == FACECORE_LIVENESS_DECISION_LIVE) == (ev[k].live >= FACECORE_LIVENESS_DEFAULT_THRESHOLD));
+            }
+        }
+    }
+    CHECK(decided == 1 && live_score >= 0.0f && live_score <= 1.0f);
+    facecore_stream_free(s);
+    facecore_decoded_image_free(img);
+    facecore_pipeline_free(checked);
+    facecore_pipeline_free(fast);
+    return failures;
+}

@@ -45,7 +45,7 @@ for variant in bundled nomodels; do
     strip --strip-debug "$prefix/lib/libfacecore.a"
   fi
   mkdir -p "$prefix/examples/c" "$prefix/licenses"
-  cp examples/c/facecore_identify.c examples/c/Makefile examples/c/CMakeLists.txt "$prefix/examples/c/"
+  cp examples/c/facecore_identify.c examples/c/facecore_watch.c examples/c/Makefile examples/c/CMakeLists.txt "$prefix/examples/c/"
   cp LICENSE-MIT LICENSE-APACHE NOTICE "$prefix/"
   cp licenses/CC0-1.0.txt "$prefix/licenses/"
   cat >"$prefix/README.md" <<README
@@ -54,7 +54,7 @@ for variant in bundled nomodels; do
 - \`include/facecore.h\`: the whole API (C99, valid C++). Guide: docs/c-api.md in the repository.
 - \`lib/libfacecore.a\`, \`lib/libfacecore.so\`: link with \`pkg-config --cflags --libs facecore\`
   (set PKG_CONFIG_PATH=<this directory>/lib/pkgconfig; \`--static\` for the archive).
-- \`examples/c/\`: \`make FACECORE_PREFIX=<this directory>\` builds facecore_identify.
+- \`examples/c/\`: \`make FACECORE_PREFIX=<this directory>\` builds facecore_identify and facecore_watch (raw camera frames on stdin).
 $( [[ $variant == nomodels ]] && printf '%s\n' "- No models inside. Give them with facecore_models_new_from_dir / facecore_models_new_from_memory" "  and facecore_pipeline_new_with_models, or set FACECORE_MODELS_DIR. \`facecore models export DIR\`" "  (the facecore CLI) writes the files; their SHA-256 are checked when loaded." || echo "- Models bundled in the library (YuNet, SFace, dlib ResNet, dlib 5-point predictor); see NOTICE." )
 - Licences: LICENSE-MIT or LICENSE-APACHE for facecore, NOTICE and licenses/ for the models.
 README

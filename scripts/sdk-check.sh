@@ -34,7 +34,7 @@ for tarball in "$SDK"/facecore-*.tar.gz; do
   echo "== $name"
   tar -xzf "$tarball" -C "$WORK"
   prefix=$WORK/$name
-  for f in include/facecore.h lib/libfacecore.a lib/libfacecore.so lib/pkgconfig/facecore.pc LICENSE-MIT LICENSE-APACHE NOTICE licenses/CC0-1.0.txt examples/c/facecore_identify.c; do
+  for f in include/facecore.h lib/libfacecore.a lib/libfacecore.so lib/pkgconfig/facecore.pc LICENSE-MIT LICENSE-APACHE NOTICE licenses/CC0-1.0.txt examples/c/facecore_identify.c examples/c/facecore_watch.c; do
     [ -e "$prefix/$f" ] || { echo "FAIL: $name lacks $f" >&2; exit 1; }
   done
   export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
@@ -45,6 +45,11 @@ for tarball in "$SDK"/facecore-*.tar.gz; do
   # Static: the archive by path (a plain -lfacecore would pick the .so), its private libs from pkg-config.
   # shellcheck disable=SC2046
   "$CC" -std=c99 -O2 -Wall -Wextra -Werror -o "$WORK/$name-static" "$prefix/examples/c/facecore_identify.c" \
+    $(pkg-config --cflags facecore) "$(pkg-config --variable=libdir facecore)/libfacecore.a" \
+    $(pkg-config --static --libs-only-other --libs-only-l facecore | sed 's/-lfacecore//')
+  # The frame-loop example builds against the SDK too (static).
+  # shellcheck disable=SC2046
+  "$CC" -std=c99 -O2 -Wall -Wextra -Werror -o "$WORK/$name-watch" "$prefix/examples/c/facecore_watch.c" \
     $(pkg-config --cflags facecore) "$(pkg-config --variable=libdir facecore)/libfacecore.a" \
     $(pkg-config --static --libs-only-other --libs-only-l facecore | sed 's/-lfacecore//')
   ldd "$WORK/$name-static" | grep -q libfacecore && { echo "FAIL: the static example links libfacecore.so" >&2; exit 1; }

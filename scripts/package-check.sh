@@ -2,7 +2,7 @@
 # Packages every publishable crate as the Rust package registry would receive it, checks the 10 MiB limit,
 # then proves a user's project works from the .crate files alone:
 #   1. `cargo package` for each crate, in dependency order (model crates, facecore,
-#      facecore-cli); fails if any .crate exceeds 10,485,760 bytes; prints the sizes.
+#      facecore-server, facecore-cli); fails if any .crate exceeds 10,485,760 bytes; prints the sizes.
 #   2. a scratch project outside the workspace depends on `facecore = "0.1"` only; the
 #      unpacked .crate files stand in for the registry through [patch.crates-io] (nothing from
 #      this checkout's sources), built --offline; it enrols obama.jpg and biden.jpg and must
@@ -22,9 +22,10 @@ WORK=${FACECORE_PACKAGE_CHECK_DIR:-${TMPDIR:-/tmp}/facecore-package-check}
 rm -rf "$WORK"
 mkdir -p "$WORK/crates"
 
-# Dependency order: the model crates, then facecore, then the CLI.
+# Dependency order: the model crates, then facecore, the server library (`facecore serve`),
+# then the CLI.
 MODEL_CRATES=$(cd model-crates && ls -d facecore-model-* | sort)
-CRATES=($MODEL_CRATES facecore facecore-cli)
+CRATES=($MODEL_CRATES facecore facecore-server facecore-cli)
 echo "== cargo package (${#CRATES[@]} crates)"
 args=()
 for c in "${CRATES[@]}"; do args+=(-p "$c"); done
@@ -48,10 +49,13 @@ done
 
 # [patch.crates-io] entries for every packaged library crate, as --config arguments.
 patch=()
+app_patch=()
 for c in "${CRATES[@]}"; do
   [ "$c" = facecore-cli ] && continue
   d=$(ls -d "$WORK/crates/$c"-[0-9]*)
   patch+=(--config "patch.crates-io.$c.path=\"$d\"")
+  # The user's project needs the library crates only (no "patch not used" warning).
+  [ "$c" = facecore-server ] || app_patch+=(--config "patch.crates-io.$c.path=\"$d\"")
 done
 # The workspace's profile (dependencies optimised, see the root Cargo.toml), so tract's
 # compiled artefacts in target/ are reused.
@@ -122,10 +126,10 @@ EOF
 # in the local cache, so --offline resolves).
 cp Cargo.lock "$APP/Cargo.lock"
 t0=$(date +%s)
-CARGO_TARGET_DIR=$ROOT/target cargo build --offline --manifest-path "$APP/Cargo.toml" "${patch[@]}" "${profile[@]}"
+CARGO_TARGET_DIR=$ROOT/target cargo build --offline --manifest-path "$APP/Cargo.toml" "${app_patch[@]}" "${profile[@]}"
 echo "scratch project built in $(( $(date +%s) - t0 )) s"
 # Proof that facecore came from the unpacked .crate files, not from this checkout.
-(cd "$APP" && cargo tree --offline --prefix none -e normal "${patch[@]}" | sort -u | grep "^facecore") | while read -r line; do
+(cd "$APP" && cargo tree --offline --prefix none -e normal "${app_patch[@]}" | sort -u | grep "^facecore") | while read -r line; do
   case "$line" in
     facecore-user-app*) ;;
     *"$WORK/crates/"*) echo "  from .crate: $line" ;;
@@ -144,4 +148,6 @@ mkdir -p "$WORK/elsewhere"
 grep -q "obama" "$WORK/elsewhere/demo.txt" && grep -q "biden" "$WORK/elsewhere/demo.txt" || { echo "FAIL: demo did not name both people" >&2; exit 1; }
 test -s "$WORK/elsewhere/demo.png"
 (cd "$WORK/elsewhere" && noNet "$WORK/install/bin/facecore" models verify)
+serve_help=$("$WORK/install/bin/facecore" serve --help)
+grep -q -- "--api-keys" <<<"$serve_help" || { echo "FAIL: the installed facecore has no serve command" >&2; exit 1; }
 echo "== package check passed"

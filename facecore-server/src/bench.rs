@@ -254,13 +254,16 @@ pub fn run(args: &BenchArgs) -> AnyResult {
     println!("|---:|---:|---|---:|---:|---:|---:|---:|");
     let tmp = std::env::temp_dir().join(format!("facecore-bench-serve-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
-    let mut configs: Vec<(usize, usize)> = args.threads.iter().map(|t| (1, *t)).collect();
+    // (processes, inference threads each, on PostgreSQL)
+    let mut configs: Vec<(usize, usize, bool)> = args.threads.iter().map(|t| (1, *t, false)).collect();
     if pg.is_some() {
-        configs.push((2, 1));
+        let most = args.threads.iter().copied().max().unwrap_or(1);
+        configs.push((1, most, true));
+        configs.push((2, (most / 2).max(1), true));
     }
-    for (i, (processes, threads)) in configs.into_iter().enumerate() {
+    for (i, (processes, threads, on_pg)) in configs.into_iter().enumerate() {
         let (gallery, kind) = match &pg {
-            Some(url) if processes > 1 => (url.clone(), "postgres"),
+            Some(url) if on_pg => (url.clone(), "postgres"),
             _ => (tmp.join(format!("g{i}.fcg")).display().to_string(), "file"),
         };
         let procs = (0..processes).map(|_| start(&bin, &gallery, &args.preset, threads)).collect::<AnyResult<Vec<_>>>()?;

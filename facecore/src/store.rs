@@ -17,6 +17,9 @@ use crate::embed::Embedding;
 use crate::error::{Error, Result};
 use crate::gallery::{Gallery, GalleryKey, Identity, Match, Person, PersonId};
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
 /// Who a call is about: a person's id or their name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PersonRef<'a> {

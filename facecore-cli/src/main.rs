@@ -3,6 +3,7 @@
 
 mod annotate;
 mod bench;
+mod bench_store;
 mod cascade;
 mod eval;
 mod liveness;
@@ -140,6 +141,9 @@ enum Cmd {
     /// Frames per second and per-frame latency of a face stream on a video (one thread), next
     /// to analyze() on every frame.
     BenchStream(watch::BenchStreamArgs),
+    /// Identify latency and hit@1/recall@5 of the gallery stores at 10k to 1M people: the file
+    /// gallery's flat scan, PostgreSQL's exact scan and HNSW index (--pg, feature `postgres`).
+    BenchStore(bench_store::BenchStoreArgs),
     /// HTTP/JSON service: detect, identify, verify, people, metrics (docs/service.md).
     Serve(facecore_server::ServeArgs),
     /// Identify requests/s and p50/p99 latency of `facecore serve` processes under load.
@@ -420,6 +424,7 @@ fn run(cmd: Cmd) -> AnyResult {
         Cmd::Calibrate(args) => eval::calibrate(&args),
         Cmd::Watch(args) => watch::run(&args),
         Cmd::BenchStream(args) => watch::bench(&args),
+        Cmd::BenchStore(args) => bench_store::run(&args),
         Cmd::Serve(args) => facecore_server::run(&args),
         Cmd::BenchServe(args) => facecore_server::bench::run(&args),
     }

@@ -203,12 +203,18 @@ async fn meter(State(st): St, req: Request, next: Next) -> Response {
             let _ = axum::body::to_bytes(req.into_body(), st.opts.body_limit).await;
             e.into_response()
         }
-        None => {
-            st.in_flight.fetch_add(1, Ordering::Relaxed);
-            let r = next.run(req).await;
-            st.in_flight.fetch_sub(1, Ordering::Relaxed);
-            r
-        }
+        // The whole body is read (within the limit) before the handler runs, so that an
+        // answer given before the handler looks at the body (a bad parameter) never leaves
+        // unread bytes that would cost the client its keep-alive connection.
+        None => match read_body(&st, req).await {
+            Err(e) => e.into_response(),
+            Ok((parts, bytes)) => {
+                st.in_flight.fetch_add(1, Ordering::Relaxed);
+                let r = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+                st.in_flight.fetch_sub(1, Ordering::Relaxed);
+                r
+            }
+        },
     };
     let code = response.extensions().get::<ErrorCode>().map(|c| c.0);
     let faces = response.extensions().get::<Faces>().map_or(0, |f| f.0);

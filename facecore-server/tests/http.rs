@@ -403,17 +403,30 @@ fn graceful_shutdown_finishes_requests_in_flight() {
     let mut s = TestServer::start("shutdown", None, Options { workers: 1, queue: 8, ..Options::default() });
     let url = s.url("/v1/identify");
     let addr = s.addr;
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let barrier = Arc::new(std::sync::Barrier::new(3));
     let threads: Vec<_> = (0..3)
         .map(|_| {
-            let url = url.clone();
-            std::thread::spawn(move || post_image(&client(), &url, fixture("two_people.jpg"), "image/jpeg").status().as_u16())
+            let (url, done, barrier) = (url.clone(), Arc::clone(&done), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                let c = client();
+                barrier.wait();
+                let status = post_image(&c, &url, fixture("two_people.jpg"), "image/jpeg").status().as_u16();
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                status
+            })
         })
         .collect();
-    // Wait until the requests are in: one running, the others queued.
+    // Shut down once every request has reached the server (answered, running or queued)
+    // and at least one is still in the inference pool.
     let t0 = Instant::now();
-    while s.server.queue_depth() < 2 {
-        assert!(t0.elapsed() < Duration::from_secs(20), "the requests never arrived");
-        std::thread::sleep(Duration::from_millis(2));
+    loop {
+        let depth = s.server.queue_depth();
+        if depth >= 1 && depth + done.load(std::sync::atomic::Ordering::SeqCst) >= 3 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "the requests never arrived together");
+        std::thread::sleep(Duration::from_millis(1));
     }
     s.shutdown();
     let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();

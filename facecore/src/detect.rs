@@ -218,16 +218,16 @@ impl Detector {
 
 /// The network input geometry for a `w` x `h` frame under `config`.
 /// The network input a frame resized to `rw` x `rh` is padded to. The long side goes up to a
-/// multiple of 32 (as YuNet needs), the short side to the first of 3/8, 1/2, 3/5, 3/4 or all
-/// of the padded long side (for 640: 256, 320, 384, 480, 640, which covers 16:9, 4:3 and 1:1
-/// frames exactly). So photos of any aspect ratio share at most ten shapes per input size
-/// (each new shape costs a plan build of about 55 ms), and a camera's frames keep their exact
-/// shape. `docs/performance.md` has the measured effect on cost and accuracy. Native inputs
+/// multiple of 32 (as YuNet needs), the short side to the first of 3/8, 1/2, 9/16, 2/3, 3/4,
+/// 4/5 or all of the padded long side (for 640: 256, 320, 384, 448, 480, 512, 640, which covers
+/// 16:9, 3:2, 4:3, 5:4 and 1:1 frames exactly). So photos of any aspect ratio share at most 13
+/// shapes per input size (fewer than the 16 plans a model caches; each new shape costs a plan
+/// build of about 55 ms), and a camera's frames keep their exact shape. `docs/performance.md` has the measured effect on cost and accuracy. Native inputs
 /// are not bucketed.
 fn bucketed(rw: usize, rh: usize) -> (usize, usize) {
     let long = round_up_32(rw.max(rh));
     let short = rw.min(rh);
-    let short = [3 * long / 8, long / 2, 3 * long / 5, 3 * long / 4, long]
+    let short = [3 * long / 8, long / 2, 9 * long / 16, 2 * long / 3, 3 * long / 4, 4 * long / 5, long]
         .into_iter()
         .map(round_up_32)
         .find(|&b| b >= short && b <= long)
@@ -405,20 +405,22 @@ mod tests {
         assert_eq!(shape(640, 480), (640, 480));
         assert_eq!(shape(1280, 720), (640, 384));
         assert_eq!(shape(1920, 1080), (640, 384));
-        // Photos: 3:2 and 4:3 share 640x480, portraits their transpose.
-        assert_eq!(shape(3000, 2000), (640, 480));
+        // Photos: 3:2, 4:3 and 4:5 keep their shape, portraits their transpose.
+        assert_eq!(shape(3000, 2000), (640, 448));
         assert_eq!(shape(4032, 3024), (640, 480));
-        assert_eq!(shape(2000, 3000), (480, 640));
+        assert_eq!(shape(2000, 3000), (448, 640));
+        assert_eq!(shape(910, 1137), (512, 640));
+        assert_eq!(shape(1126, 661), (640, 384));
         let mut shapes = std::collections::BTreeSet::new();
         for w in (700..4000).step_by(37) {
             for h in (700..4000).step_by(53) {
                 shapes.insert(shape(w, h));
             }
         }
-        assert!(shapes.len() <= 10, "{shapes:?}");
+        assert!(shapes.len() <= 13, "{shapes:?}");
         // Small images: the short side in the buckets of their own long side.
         assert_eq!(shape(250, 250), (256, 256));
-        assert_eq!(shape(300, 200), (320, 256));
+        assert_eq!(shape(300, 200), (320, 224));
     }
 
     #[test]

@@ -657,7 +657,8 @@ impl FaceStream {
     }
 
     /// Greedy IoU matching: for each detection, the index of its track (or `None`). Pairs are
-    /// taken best IoU first; ties go to the older track, then the earlier detection.
+    /// taken best IoU first; ties go to the older track, then the earlier detection. Then a
+    /// centre-distance pass for confirmed tracks and detections left over (see below).
     fn associate(&self, predicted: &[Rect], faces: &[Face]) -> Vec<Option<usize>> {
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (ti, p) in predicted.iter().enumerate() {
@@ -672,6 +673,35 @@ impl FaceStream {
         let mut track_of_det = vec![None; faces.len()];
         let mut taken = vec![false; predicted.len()];
         for (_, ti, di) in pairs {
+            if !taken[ti] && track_of_det[di].is_none() {
+                taken[ti] = true;
+                track_of_det[di] = Some(ti);
+            }
+        }
+        // Second pass for what is left: a face that was partly hidden (its boxes shrank, so
+        // the predicted box drifted) matches a confirmed track whose predicted centre is
+        // within half a face of its own, at a similar size. Closest first.
+        let mut near: Vec<(f32, usize, usize)> = Vec::new();
+        for (ti, p) in predicted.iter().enumerate() {
+            if taken[ti] || self.tracks[ti].id == 0 {
+                continue;
+            }
+            for (di, f) in faces.iter().enumerate() {
+                if track_of_det[di].is_some() {
+                    continue;
+                }
+                let b = &f.bbox;
+                let size = p.width.max(p.height).max(b.width.max(b.height));
+                let ratio = (b.width * b.height) / (p.width * p.height).max(1e-6);
+                let d =
+                    ((p.x + p.width / 2.0 - b.x - b.width / 2.0).powi(2) + (p.y + p.height / 2.0 - b.y - b.height / 2.0).powi(2)).sqrt();
+                if d < 0.5 * size && (0.4..=2.5).contains(&ratio) {
+                    near.push((d / size, ti, di));
+                }
+            }
+        }
+        near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        for (_, ti, di) in near {
             if !taken[ti] && track_of_det[di].is_none() {
                 taken[ti] = true;
                 track_of_det[di] = Some(ti);

@@ -113,3 +113,72 @@ fn sigkill_mid_burst_loses_no_committed_enrolment() {
     server.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two `facecore serve` processes on one PostgreSQL gallery behave as one service: an
+/// enrolment through one is identified through the other at once, a removal too, and
+/// concurrent enrolments through both lose nothing. Needs the `postgres` feature and
+/// `FACECORE_PG_URL` (`scripts/pg-test-server.sh start`); skipped with a message otherwise,
+/// failed instead with `FACECORE_REQUIRE_PG=1`.
+#[cfg(feature = "postgres")]
+#[test]
+fn two_processes_share_one_postgres_gallery() {
+    let Some(url) = std::env::var("FACECORE_PG_URL").ok().filter(|u| !u.is_empty()) else {
+        assert!(std::env::var("FACECORE_REQUIRE_PG").as_deref() != Ok("1"), "FACECORE_REQUIRE_PG=1 but FACECORE_PG_URL is not set");
+        eprintln!("SKIPPED two_processes_share_one_postgres_gallery: FACECORE_PG_URL is not set (scripts/pg-test-server.sh start)");
+        return;
+    };
+    // A database of its own, so that the gallery starts empty.
+    let db = format!("facecore_serve_test_{}", std::process::id());
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+    let (base, query) = url.split_once('?').map_or((url.as_str(), ""), |(b, q)| (b, q));
+    let gallery = format!("{}/{db}{}{query}", base.rsplit_once('/').unwrap().0, if query.is_empty() { "" } else { "?" });
+
+    let fixture = |f: &str| std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(f)).unwrap();
+    let names = |body: &str| -> Vec<Option<String>> {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        v["faces"].as_array().unwrap().iter().map(|f| f["name"].as_str().map(str::to_string)).collect()
+    };
+    let (mut a, addr_a) = start(Path::new(&gallery));
+    let (mut b, addr_b) = start(Path::new(&gallery));
+    let (st, body) = request(addr_a, "POST", "/v1/people/obama", &fixture("obama.jpg")).unwrap();
+    assert_eq!(st, 201, "{body}");
+    let (st, body) = request(addr_b, "POST", "/v1/identify", &fixture("obama2.jpg")).unwrap();
+    assert_eq!((st, names(&body)), (200, vec![Some("obama".to_string())]), "{body}");
+    assert_eq!(request(addr_b, "DELETE", "/v1/people/obama", b"").unwrap().0, 204);
+    let (_, body) = request(addr_a, "POST", "/v1/identify", &fixture("obama2.jpg")).unwrap();
+    assert_eq!(names(&body), [None], "{body}");
+
+    // Concurrent enrolments through both processes: 2 threads each, own names and one shared.
+    let image = fixture("obama.jpg");
+    let threads: Vec<_> = [addr_a, addr_a, addr_b, addr_b]
+        .into_iter()
+        .enumerate()
+        .map(|(t, addr)| {
+            let image = image.clone();
+            std::thread::spawn(move || {
+                for i in 0..3 {
+                    for name in [format!("p{t}-{i}"), "shared".to_string()] {
+                        let (st, body) = request(addr, "POST", &format!("/v1/people/{name}"), &image).unwrap();
+                        assert_eq!(st, 201, "{name}: {body}");
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (_, body) = request(addr_b, "GET", "/v1/people?limit=1000", b"").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let people = v["people"].as_array().unwrap();
+    assert_eq!(people.len(), 13, "{body}");
+    let shared: Vec<_> = people.iter().filter(|p| p["name"] == "shared").collect();
+    assert_eq!((shared.len(), shared[0]["embeddings"].as_u64()), (1, Some(12)), "{body}");
+    for s in [&mut a, &mut b] {
+        s.kill().unwrap();
+        s.wait().unwrap();
+    }
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).unwrap();
+}

@@ -104,12 +104,23 @@ impl Net {
         // Build outside the lock: optimisation takes a while and other shapes may be wanted.
         let started = std::time::Instant::now();
         let onnx = tract_onnx::onnx().with_ignore_value_info(true);
-        let plan = onnx
-            .model_for_proto_model(&self.proto)
-            .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| load_err(self.id, e))?;
+        let build = || {
+            onnx.model_for_proto_model(&self.proto)
+                .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
+                .and_then(|m| m.into_optimized())
+                .and_then(|m| m.into_runnable())
+        };
+        // tract 0.23 panics on some malformed graphs instead of failing (found by fuzzing,
+        // docs/fuzzing.md: pooling attributes shorter than the input's spatial rank index out
+        // of bounds in tract-core's padding code). A custom model is untrusted input: its
+        // load must fail, not take the host down. Nothing shared is touched while building.
+        let plan = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(build)) {
+            Ok(built) => built.map_err(|e| load_err(self.id, e))?,
+            Err(panic) => {
+                let what = panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str));
+                return Err(load_err(self.id, format!("the engine failed on this graph: {}", what.unwrap_or("panic"))));
+            }
+        };
         PLANS_BUILT.fetch_add(1, Ordering::Relaxed);
         PLAN_BUILD_MICROS.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         let mut plans = self.lock();

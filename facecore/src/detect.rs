@@ -398,7 +398,7 @@ mod tests {
     fn photos_of_any_size_share_a_few_input_shapes() {
         let shape = |w, h| {
             let lb = letterbox(&DetectorConfig::default(), w, h);
-            assert!(lb.in_w >= lb.w && lb.in_h >= lb.h && lb.in_w % 32 == 0 && lb.in_h % 32 == 0);
+            assert!(lb.in_w >= lb.w && lb.in_h >= lb.h && lb.in_w.is_multiple_of(32) && lb.in_h.is_multiple_of(32));
             (lb.in_w, lb.in_h)
         };
         // Camera frames keep their exact shape.

@@ -1,6 +1,7 @@
 //! Inputs the fuzz targets (fuzz/, docs/fuzzing.md) found to crash facecore, kept so that the
 //! fixed behaviour stays fixed under plain `cargo test`. Each input also lives in
 //! fuzz/regressions/<target>/, which scripts/fuzz.sh runs through its target first.
+#![allow(clippy::unwrap_used, missing_docs)]
 
 /// model_memory: an fcmp pack whose block tensor announces 2^62 elements. `numel * 4`
 /// overflowed in the size check of `models::pack::block_tensor` (a panic with overflow checks,

@@ -28,12 +28,13 @@ fn onnx_graph_output_that_nothing_produces_is_a_load_error() {
 }
 
 /// model_memory: the tiny detector graph with one bit flipped so that an AveragePool's
-/// `kernel_shape` has one value for a 2-D input. tract-core 0.23 indexes the kernel by the
-/// input's spatial rank (`PaddingSpec::compute`, src/ops/cnn/padding.rs) and panicked while
-/// optimising; `model::Net::plan` now contains the engine's panics. A plain `ModelLoad` error.
+/// `strides` has one value for a 2-D input. tract-core 0.23 indexes kernel shape, dilations
+/// and strides by the input's spatial rank (`PaddingSpec::compute`, src/ops/cnn/padding.rs)
+/// and panicked while optimising; `model::Net::plan` now contains the engine's panics. A
+/// plain `ModelLoad` error.
 #[test]
-fn pooling_kernel_shorter_than_the_input_is_a_load_error() {
-    let bytes = include_bytes!("../../fuzz/regressions/model_memory/onnx-pool-kernel-shorter-than-input");
+fn pooling_strides_shorter_than_the_input_rank_is_a_load_error() {
+    let bytes = include_bytes!("../../fuzz/regressions/model_memory/onnx-pool-strides-shorter-than-input");
     let err = facecore::Detector::custom(bytes, facecore::DetectorConfig::default()).unwrap_err();
     assert!(matches!(err, facecore::Error::ModelLoad { .. }), "{err}");
 }

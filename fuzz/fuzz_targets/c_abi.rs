@@ -236,9 +236,8 @@ fn seen(key: impl std::hash::Hash) -> bool {
 fn face(u: &mut Unstructured<'_>) -> Result<facecore_face> {
     let mut f = facecore_face::default();
     let plausible = !u.ratio(1u8, 4)?;
-    let v = |u: &mut Unstructured<'_>| -> Result<f32> {
-        if plausible { Ok(u.int_in_range(-80i32..=800)? as f32 / 10.0) } else { float(u) }
-    };
+    let v =
+        |u: &mut Unstructured<'_>| -> Result<f32> { if plausible { Ok(u.int_in_range(-80i32..=800)? as f32 / 10.0) } else { float(u) } };
     f.x = v(u)?;
     f.y = v(u)?;
     f.width = v(u)?;
@@ -313,10 +312,8 @@ unsafe fn step(u: &mut Unstructured<'_>, s: &Shared, st: &mut State) -> Result<(
                 let emb_len = count(u, 600)?.min(4096);
                 let mut embs = vec![0f32; emb_len];
                 let mut n = usize::MAX;
-                let r = check(
-                    facecore_pipeline_analyze(s.pipe, &img, faces.as_mut_ptr(), cap, embs.as_mut_ptr(), emb_len, &mut n),
-                    "analyze",
-                );
+                let r =
+                    check(facecore_pipeline_analyze(s.pipe, &img, faces.as_mut_ptr(), cap, embs.as_mut_ptr(), emb_len, &mut n), "analyze");
                 if r == facecore_status::Ok {
                     assert!(n <= cap && n * 128 <= emb_len);
                 }
@@ -521,7 +518,13 @@ unsafe fn step(u: &mut Unstructured<'_>, s: &Shared, st: &mut State) -> Result<(
                     let mut g = null_mut();
                     match &key {
                         Some(k) => ok(
-                            facecore_gallery_load_encrypted_from_memory(out.as_ptr(), size, cptr_u8(k), k.as_ref().map_or(0, Vec::len), &mut g),
+                            facecore_gallery_load_encrypted_from_memory(
+                                out.as_ptr(),
+                                size,
+                                cptr_u8(k),
+                                k.as_ref().map_or(0, Vec::len),
+                                &mut g,
+                            ),
                             "reload encrypted",
                         ),
                         None => ok(facecore_gallery_load_from_memory(out.as_ptr(), size, &mut g), "reload"),
@@ -538,7 +541,12 @@ unsafe fn step(u: &mut Unstructured<'_>, s: &Shared, st: &mut State) -> Result<(
                 let (a, b) = (floats(u, dim)?, floats(u, dim)?);
                 let mut out = f32::NAN;
                 let r = check(
-                    facecore_similarity(a.as_ref().map_or(null(), |v| v.as_ptr()), b.as_ref().map_or(null(), |v| v.as_ptr()), dim, &mut out),
+                    facecore_similarity(
+                        a.as_ref().map_or(null(), |v| v.as_ptr()),
+                        b.as_ref().map_or(null(), |v| v.as_ptr()),
+                        dim,
+                        &mut out,
+                    ),
                     "similarity",
                 );
                 if r == facecore_status::Ok {
@@ -576,7 +584,10 @@ unsafe fn step(u: &mut Unstructured<'_>, s: &Shared, st: &mut State) -> Result<(
                         1 => facecore_detector_options_set_nms_iou(o, float(u)?),
                         2 => facecore_detector_options_set_min_face_size(o, float(u)?),
                         3 => facecore_detector_options_set_max_faces(o, count(u, 300)?),
-                        _ => facecore_detector_options_set_input_size(o, if u.arbitrary()? { u.arbitrary()? } else { u.int_in_range(0..=5000)? }),
+                        _ => facecore_detector_options_set_input_size(
+                            o,
+                            if u.arbitrary()? { u.arbitrary()? } else { u.int_in_range(0..=5000)? },
+                        ),
                     };
                     check(r, "options");
                 }
@@ -596,7 +607,8 @@ unsafe fn step(u: &mut Unstructured<'_>, s: &Shared, st: &mut State) -> Result<(
                 let model = if u.arbitrary()? { u.arbitrary()? } else { u.int_in_range(0..=2)? };
                 let data = if u.arbitrary()? { null() } else { bytes.as_ptr() };
                 let mut e = null_mut();
-                if check(facecore_embedder_new_from_memory(model, data, bytes.len(), &mut e), "embedder from memory") == facecore_status::Ok {
+                if check(facecore_embedder_new_from_memory(model, data, bytes.len(), &mut e), "embedder from memory") == facecore_status::Ok
+                {
                     facecore_embedder_free(e);
                 }
             }
@@ -674,8 +686,10 @@ unsafe fn step(u: &mut Unstructured<'_>, s: &Shared, st: &mut State) -> Result<(
                 let mut r = null_mut();
                 let flip = u.arbitrary()?;
                 let ptr = if cnt == 0 && u.arbitrary()? { null() } else { embs.as_ptr() };
-                if check(facecore_recognizer_new_from_embedders(ptr, w.as_ref().map_or(null(), |v| v.as_ptr()), cnt, flip, &mut r), "recognizer")
-                    == facecore_status::Ok
+                if check(
+                    facecore_recognizer_new_from_embedders(ptr, w.as_ref().map_or(null(), |v| v.as_ptr()), cnt, flip, &mut r),
+                    "recognizer",
+                ) == facecore_status::Ok
                 {
                     assert_eq!(facecore_recognizer_dim(r), 128 * cnt);
                     facecore_recognizer_free(r);

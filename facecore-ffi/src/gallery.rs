@@ -486,17 +486,8 @@ pub unsafe extern "C" fn facecore_gallery_person_name(
     out_len: usize,
     out_size: *mut usize,
 ) -> facecore_status {
-    boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let g = unsafe { handle_ref(gallery, "gallery") }?;
-        // SAFETY: forwarded caller contract.
-        let out = unsafe { slice_mut(out.cast::<u8>(), out_len, "out") }?;
-        let out_size = out_arg(out_size, "out_size")?;
-        let g = g.read();
-        let name = g.name_of(PersonId(id)).ok_or_else(|| no_such_person(id))?;
-        // SAFETY: `out_size` checked non-NULL; valid per the caller's contract.
-        unsafe { copy_str_out(name, out, out_size, "name") }
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe { person_text(gallery, id, out, out_len, out_size, "name", Gallery::name_of) }
 }
 
 /// @brief Copies the metadata of person `id` into `out`. As `facecore_gallery_person_name`.
@@ -511,6 +502,23 @@ pub unsafe extern "C" fn facecore_gallery_person_metadata(
     out_len: usize,
     out_size: *mut usize,
 ) -> facecore_status {
+    // SAFETY: forwarded caller contract.
+    unsafe { person_text(gallery, id, out, out_len, out_size, "metadata", Gallery::metadata_of) }
+}
+
+/// Copies one text field of person `id` (`what`, read by `field`) into a caller buffer.
+///
+/// # Safety
+/// As `facecore_gallery_person_name`.
+unsafe fn person_text(
+    gallery: *const facecore_gallery,
+    id: u64,
+    out: *mut c_char,
+    out_len: usize,
+    out_size: *mut usize,
+    what: &str,
+    field: fn(&Gallery, PersonId) -> Option<&str>,
+) -> facecore_status {
     boundary(|| {
         // SAFETY: forwarded caller contract.
         let g = unsafe { handle_ref(gallery, "gallery") }?;
@@ -518,9 +526,9 @@ pub unsafe extern "C" fn facecore_gallery_person_metadata(
         let out = unsafe { slice_mut(out.cast::<u8>(), out_len, "out") }?;
         let out_size = out_arg(out_size, "out_size")?;
         let g = g.read();
-        let meta = g.metadata_of(PersonId(id)).ok_or_else(|| no_such_person(id))?;
+        let text = field(&g, PersonId(id)).ok_or_else(|| no_such_person(id))?;
         // SAFETY: `out_size` checked non-NULL; valid per the caller's contract.
-        unsafe { copy_str_out(meta, out, out_size, "metadata") }
+        unsafe { copy_str_out(text, out, out_size, what) }
     })
 }
 

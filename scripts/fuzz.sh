@@ -35,18 +35,27 @@ done
 export RUSTC_BOOTSTRAP=1
 target_dir=${FUZZ_TARGET_DIR:-$PWD/fuzz/target}
 triple=$(rustc -vV | sed -n 's/^host: //p')
-bin_dir=$target_dir/$triple/release
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "== installing cargo-fuzz"
   cargo install cargo-fuzz --locked
 fi
 
-# One build of all targets (address sanitizer, debug assertions: cargo fuzz's defaults).
-# 16 codegen units build tract about twice as fast on 2 cores as cargo fuzz's default of 1.
+# One build of all targets, with the address sanitizer and libFuzzer's coverage
+# instrumentation either way. --long: cargo fuzz's optimised build with debug assertions; 16
+# codegen units build tract about twice as fast on 2 cores as cargo fuzz's default of 1, and
+# it still takes about 20 minutes there. --smoke: the unoptimised dev profile, which builds in
+# about 2.5 minutes on the same machine: a tenth of the executions per second (tract runs
+# unoptimised), enough to replay the corpus and the regressions and to explore a little.
 echo "== cargo fuzz build ($(cargo fuzz --version), $(rustc --version))"
 build_start=$SECONDS
-cargo fuzz build --codegen-units 16 --target-dir "$target_dir"
+if [[ $mode == smoke ]]; then
+  cargo fuzz build --dev --target-dir "$target_dir"
+  bin_dir=$target_dir/$triple/debug
+else
+  cargo fuzz build --codegen-units 16 --target-dir "$target_dir"
+  bin_dir=$target_dir/$triple/release
+fi
 echo "== built in $((SECONDS - build_start)) s"
 
 # Per-target input caps (bytes): room for small images and models, tight elsewhere.

@@ -95,7 +95,16 @@ pub(crate) fn to_py(e: facecore::Error) -> PyErr {
         // `facecore::Error` is non-exhaustive: a future variant is still a FacecoreError.
         _ => Kind::Base,
     };
-    let msg = message(&e);
+    let mut msg = message(&e);
+    if let E::Gallery { path: Some(p), .. } = &e
+        && p.to_string_lossy().starts_with("postgres ")
+    {
+        // A PostgreSQL store's schema: not a file, and the core names its Rust API where
+        // Python users migrate through Gallery.connect.
+        msg = msg
+            .replacen("invalid gallery file postgres ", "invalid gallery in postgres ", 1)
+            .replace("call PgStore::migrate to migrate it", "Gallery.connect(url, migrate=True) migrates it");
+    }
     if let E::LimitExceeded { what, limit, actual, unit } = e {
         // The core names its Rust API; Python users raise a limit with facecore.set_limits.
         let msg = msg.replace("see facecore::limits to raise it", "facecore.set_limits() raises it");

@@ -361,7 +361,7 @@ impl PyStream {
         let snapshot = match gallery {
             Some(g) => {
                 g.check_space(py, space)?;
-                Some(g.snapshot(py))
+                Some(g.snapshot(py)?)
             }
             None => None,
         };
@@ -427,7 +427,7 @@ impl PyStream {
                 // The space is checked before the copy (the core checks it again).
                 let space = self.lock()?.pipeline().recognizer().space().to_string();
                 g.check_space(py, &space)?;
-                Some(g.snapshot(py))
+                Some(g.snapshot(py)?)
             }
             None => None,
         };

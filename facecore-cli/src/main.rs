@@ -361,7 +361,7 @@ fn run(cmd: Cmd) -> AnyResult {
                 }
                 let mut labels = Vec::new();
                 for f in faces {
-                    let (threshold, stage) = (f.threshold, if f.stage == facecore::Stage::First { "first" } else { "full" });
+                    let (threshold, stage) = (f.threshold, f.stage.name());
                     let (name, score) = match f.identity {
                         Identity::Known(m) => (m.name, m.score),
                         Identity::Unknown(best) => ("unknown".to_string(), best.map_or(0.0, |m| m.score)),
@@ -398,7 +398,7 @@ fn run(cmd: Cmd) -> AnyResult {
             let r = pipeline.verify_faces([&a, &b], [fa, fb], op)?;
             let v = r.verification;
             if common.json {
-                let stage = if r.stage == facecore::Stage::First { "first" } else { "full" };
+                let stage = r.stage.name();
                 println!(
                     "{}",
                     json!({"same_person": v.same_person, "similarity": v.similarity, "threshold": v.threshold, "operating_point": op.name(), "stage": stage})

@@ -41,7 +41,7 @@ pub mod stream;
 mod verify;
 
 pub use crate::align::{ARCFACE_112, Affine, DLIB_150, align, warp};
-pub use crate::cascade::{CascadeBands, CascadeMode, Stage};
+pub use crate::cascade::{Band, CascadeBands, CascadeMode, Stage};
 pub use crate::detect::{DETECTABLE_FACE_PX, Detector, DetectorConfig, Face, InputSize, MAX_NATIVE_SIDE};
 pub use crate::dlib_align::{DlibPredictor, DlibRect, DlibShapePredictor};
 pub use crate::embed::{EmbedModel, Embedder, Embedding};

@@ -2,11 +2,11 @@
 
 use std::sync::mpsc;
 
-use crate::cascade::{CascadeBands, CascadeMode, Stage};
+use crate::cascade::{Band, CascadeBands, CascadeMode, Stage};
 use crate::detect::{Detector, DetectorConfig, Face};
 use crate::embed::Embedding;
 use crate::error::{Error, Result};
-use crate::gallery::{Gallery, Identity, PersonId};
+use crate::gallery::{Gallery, Identity, Match, PersonId};
 use crate::image::Image;
 use crate::liveness::{Liveness, LivenessOp, LivenessResult};
 use crate::quality::{Quality, QualityConfig};
@@ -401,23 +401,28 @@ impl FacePipeline {
             let quality = Quality::measure(img, face);
             let liveness = self.liveness_of(img, face)?;
             let done = |identity, stage, threshold| Identified { face: *face, identity, stage, threshold, quality, liveness };
-            let first = match &bands {
-                Some((b, branch)) if b.pose_ok(quality.yaw) => Some((b, *branch, self.recognizer.embed_first(img, face, *branch)?)),
-                _ => None,
-            };
-            let full = match first {
-                Some((b, branch, first)) => {
+            let full = match &bands {
+                Some((b, branch)) if b.pose_ok(quality.yaw) => {
                     let (offset, _, weight) =
-                        self.recognizer.branch_layout(branch).ok_or_else(|| Error::input("branch", format!("no branch {branch}")))?;
+                        self.recognizer.branch_layout(*branch).ok_or_else(|| Error::input("branch", format!("no branch {branch}")))?;
+                    let first = self.recognizer.embed_first(img, face, *branch)?;
                     let top = gallery.search_part(first.embedding().as_slice(), offset, weight, 2)?;
-                    let best = top.first().map(|m| m.score);
-                    match b.decide_search(best, top.get(1).map(|m| m.score)) {
-                        Some(true) => return Ok(done(Identity::Known(top[0].clone()), Stage::First, b.hi)),
-                        Some(false) => return Ok(done(Identity::Unknown(top.into_iter().next()), Stage::First, b.lo)),
-                        None => self.recognizer.embed_rest(img, face, &first)?,
+                    if let Some((identity, bound)) = decide_search(&b.first_band, top) {
+                        return Ok(done(identity, Stage::First, bound));
                     }
+                    let pass = match b.second_band {
+                        Some(band) => {
+                            let second = self.recognizer.embed_second(img, face, &first)?;
+                            if let Some((identity, bound)) = decide_search(&band, gallery.search(second.embedding(), 2)?) {
+                                return Ok(done(identity, Stage::Second, bound));
+                            }
+                            second
+                        }
+                        None => first,
+                    };
+                    self.recognizer.embed_rest(img, face, &pass)?
                 }
-                None => self.recognizer.embed(img, face)?,
+                _ => self.recognizer.embed(img, face)?,
             };
             Ok(done(gallery.identify(&full, threshold)?, Stage::Full, threshold))
         })
@@ -449,13 +454,23 @@ impl FacePipeline {
         let frontal = |b: &CascadeBands| faces.iter().all(|f| b.pose_ok(Quality::pose(&f.landmarks).0));
         let (ea, eb) = match self.cascade_bands(CascadeMode::Verify, op).filter(|(b, _)| frontal(b)) {
             Some((bands, branch)) => {
-                let pa = self.recognizer.embed_first(imgs[0], &faces[0], branch)?;
-                let pb = self.recognizer.embed_first(imgs[1], &faces[1], branch)?;
-                let s1 = pa.embedding().similarity(pb.embedding())?;
-                if let Some(same) = bands.decide_pair(s1) {
-                    let bound = if same { bands.hi } else { bands.lo };
-                    let verification = Verification { similarity: s1, threshold: bound, same_person: same };
-                    return Ok(Verified { verification, stage: Stage::First, faces });
+                let decided = |band: &Band, similarity: f32, stage| {
+                    band.decide_pair(similarity).map(|same| {
+                        let threshold = if same { band.hi } else { band.lo };
+                        Verified { verification: Verification { similarity, threshold, same_person: same }, stage, faces }
+                    })
+                };
+                let mut pa = self.recognizer.embed_first(imgs[0], &faces[0], branch)?;
+                let mut pb = self.recognizer.embed_first(imgs[1], &faces[1], branch)?;
+                if let Some(v) = decided(&bands.first_band, pa.embedding().similarity(pb.embedding())?, Stage::First) {
+                    return Ok(v);
+                }
+                if let Some(band) = bands.second_band {
+                    pa = self.recognizer.embed_second(imgs[0], &faces[0], &pa)?;
+                    pb = self.recognizer.embed_second(imgs[1], &faces[1], &pb)?;
+                    if let Some(v) = decided(&band, pa.embedding().similarity(pb.embedding())?, Stage::Second) {
+                        return Ok(v);
+                    }
                 }
                 (self.recognizer.embed_rest(imgs[0], &faces[0], &pa)?, self.recognizer.embed_rest(imgs[1], &faces[1], &pb)?)
             }
@@ -467,5 +482,14 @@ impl FacePipeline {
             stage: Stage::Full,
             faces,
         })
+    }
+}
+
+/// Identify at one cascade stage: the decision from the top two matches at that stage (best
+/// first) and the band bound it passed, or `None` (go on).
+fn decide_search(band: &Band, top: Vec<Match>) -> Option<(Identity, f32)> {
+    match band.decide_search(top.first().map(|m| m.score), top.get(1).map(|m| m.score))? {
+        true => top.into_iter().next().map(|m| (Identity::Known(m), band.hi)),
+        false => Some((Identity::Unknown(top.into_iter().next()), band.lo)),
     }
 }

@@ -221,8 +221,8 @@ impl Recognizer {
 
     /// The first pass of a cascade: branch `branch` on the unmirrored chip only (one network
     /// run). Its embedding lives in that branch's own space (for the `accurate` preset's dlib
-    /// ResNet branch: the space of the `fast` preset, which runs exactly this). Finish it with
-    /// [`Recognizer::embed_rest`], which reuses the run.
+    /// ResNet branch: the space of the `fast` preset, which runs exactly this). Continue with
+    /// [`Recognizer::embed_second`] or finish with [`Recognizer::embed_rest`], which reuse the run.
     ///
     /// # Errors
     /// As [`Recognizer::embed`], and [`Error::InvalidInput`] for an unknown branch.
@@ -231,24 +231,50 @@ impl Recognizer {
         let chip = self.chip(img, face, branch)?;
         let raw = b.embedder.run_chips(&[&chip])?.pop().unwrap_or_default();
         let embedding = Embedding::new(b.embedder.space(), raw.clone())?;
-        Ok(FirstPass { branch, embedding, raw })
+        let mut plain = vec![None; self.branches.len()];
+        plain[branch] = Some(raw);
+        Ok(FirstPass { branch, embedding, plain })
     }
 
-    /// The full fused embedding of a face whose first pass is done: the other branches and
-    /// the mirrored chips. Bit for bit what [`Recognizer::embed`] gives (the same networks on
-    /// the same chips, one chip per run either way).
+    /// The second pass of a cascade: every other branch on its unmirrored chip (for the
+    /// `accurate` preset: one SFace run), reusing `first`. Its embedding is in the fused space,
+    /// `sqrt(w) * unit(branch)` concatenated as in the full embedding but without the mirrored
+    /// chips, so its dot product with a full template is the weighted sum of the cosines
+    /// between each unmirrored branch embedding and the template's (mirror-averaged) part.
+    /// It is a probe, not a template: enrol full embeddings only.
     ///
     /// # Errors
     /// As [`Recognizer::embed`].
-    pub fn embed_rest(&self, img: &Image, face: &Face, first: &FirstPass) -> Result<Embedding> {
-        self.embed_fused(img, face, Some(first))
+    pub fn embed_second(&self, img: &Image, face: &Face, first: &FirstPass) -> Result<FirstPass> {
+        let mut plain = first.plain.clone();
+        let mut fused = Vec::with_capacity(self.branches.len() * 128);
+        for (i, b) in self.branches.iter().enumerate() {
+            let raw = match &plain[i] {
+                Some(r) => r.clone(),
+                None => b.embedder.run_chips(&[&self.chip(img, face, i)?])?.pop().unwrap_or_default(),
+            };
+            let w = b.weight.sqrt();
+            fused.extend(unit(&raw).iter().map(|v| v * w));
+            plain[i] = Some(raw);
+        }
+        Ok(FirstPass { branch: first.branch, embedding: Embedding::new(self.space.clone(), fused)?, plain })
     }
 
-    fn embed_fused(&self, img: &Image, face: &Face, first: Option<&FirstPass>) -> Result<Embedding> {
+    /// The full fused embedding of a face whose first (or second) pass is done: the remaining
+    /// branches and the mirrored chips. Bit for bit what [`Recognizer::embed`] gives (the same
+    /// networks on the same chips, one chip per run either way).
+    ///
+    /// # Errors
+    /// As [`Recognizer::embed`].
+    pub fn embed_rest(&self, img: &Image, face: &Face, pass: &FirstPass) -> Result<Embedding> {
+        self.embed_fused(img, face, Some(pass))
+    }
+
+    fn embed_fused(&self, img: &Image, face: &Face, pass: Option<&FirstPass>) -> Result<Embedding> {
         let mut fused = Vec::with_capacity(self.branches.len() * 128);
         for (i, b) in self.branches.iter().enumerate() {
             let chip = self.chip(img, face, i)?;
-            let done = first.filter(|f| f.branch == i).map(|f| f.raw.as_slice());
+            let done = pass.and_then(|p| p.plain.get(i)).and_then(|r| r.as_deref());
             let part = self.embed_branch_chip(b, &chip, done)?;
             let w = b.weight.sqrt();
             fused.extend(part.as_slice().iter().map(|v| v * w));
@@ -291,21 +317,29 @@ impl Recognizer {
     }
 }
 
-/// The first pass of a cascade over one face ([`Recognizer::embed_first`]).
+/// A cascade's partial embedding of one face: after [`Recognizer::embed_first`] (one branch,
+/// unmirrored) or [`Recognizer::embed_second`] (every branch, unmirrored).
 #[derive(Debug, Clone)]
 pub struct FirstPass {
     branch: usize,
     embedding: Embedding,
-    raw: Vec<f32>,
+    /// The network outputs for the unmirrored chips, per branch, where they ran.
+    plain: Vec<Option<Vec<f32>>>,
 }
 
 impl FirstPass {
-    /// The unit embedding of the first branch alone, unmirrored, in that branch's space.
+    /// After the first pass: the unit embedding of the first branch alone, unmirrored, in that
+    /// branch's space. After the second: the unmirrored fused embedding, in the fused space.
     pub fn embedding(&self) -> &Embedding {
         &self.embedding
     }
 
-    /// Which branch ran.
+    /// Whether every branch has run (the second pass is done).
+    pub fn is_second(&self) -> bool {
+        self.plain.iter().all(Option::is_some)
+    }
+
+    /// The branch that ran first.
     pub fn branch(&self) -> usize {
         self.branch
     }

@@ -1,5 +1,5 @@
 //! Cascade recognition on the committed fixtures: its decisions equal the full fusion's, the
-//! band table loads, turned faces take the full path, and the first pass is reused exactly.
+//! band table loads, turned faces take the full path, and each stage's runs are reused exactly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -38,10 +38,15 @@ fn band_table_loads_for_accurate_only() {
         for op in OperatingPoint::ALL {
             let (b, branch) = p.cascade_bands(mode, op).unwrap_or_else(|| panic!("no {} {} bands", mode.name(), op.name()));
             assert_eq!(b.first, "dlib-resnet-v1");
-            assert!(b.lo < b.hi && b.hi < 1.0 && b.max_yaw > 10.0, "{b:?}");
+            let (first, second) = (b.first_band, b.second_band.unwrap_or_else(|| panic!("no second band: {b:?}")));
+            assert!(first.lo < first.hi && first.hi < 1.0 && b.max_yaw > 10.0, "{b:?}");
+            assert!(second.lo < second.hi && second.hi < 1.0, "{b:?}");
             assert_eq!(p.recognizer().branch_layout(branch), Some((128, 128, 0.7)));
-            // The bands sit around the first network's own scores, above the fused threshold.
-            assert!(b.lo > op.threshold(p.recognizer().space()).unwrap());
+            // The first band sits around the first network's own scores, above the fused
+            // threshold; the second (unmirrored fused scores) brackets the fused threshold.
+            let t = op.threshold(p.recognizer().space()).unwrap();
+            assert!(first.lo > t, "{b:?}");
+            assert!(second.lo <= t && t < second.hi, "{b:?}");
         }
     }
     assert!(pipeline(Preset::Fast).cascade_bands(CascadeMode::Verify, OperatingPoint::Fmr1e3).is_none());
@@ -50,15 +55,33 @@ fn band_table_loads_for_accurate_only() {
 }
 
 #[test]
-fn first_pass_is_reused_bit_for_bit() {
+fn partial_passes_are_reused_bit_for_bit() {
     let rec = pipeline(Preset::Accurate).recognizer();
     let (_, img, face) = faces().into_iter().next().unwrap();
     let branch = rec.branch_of_space("dlib-resnet-v1").unwrap();
     let first = rec.embed_first(&img, &face, branch).unwrap();
-    assert_eq!(rec.embed_rest(&img, &face, &first).unwrap(), rec.embed(&img, &face).unwrap());
+    let full = rec.embed(&img, &face).unwrap();
+    assert_eq!(rec.embed_rest(&img, &face, &first).unwrap(), full);
     // The first pass is the `fast` preset's embedding (same network, chip and no mirror).
     let fast = pipeline(Preset::Fast).recognizer().embed(&img, &face).unwrap();
     assert_eq!(first.embedding(), &fast);
+    assert!(!first.is_second());
+    // The second pass: both networks unmirrored, in the fused space, each part the unit
+    // embedding of its network scaled by sqrt(weight).
+    let second = rec.embed_second(&img, &face, &first).unwrap();
+    assert!(second.is_second());
+    assert_eq!(second.embedding().model(), rec.space());
+    assert_eq!(rec.embed_rest(&img, &face, &second).unwrap(), full);
+    let v = second.embedding().as_slice();
+    let (offset, dim, w) = rec.branch_layout(branch).unwrap();
+    for (a, b) in v[offset..offset + dim].iter().zip(fast.as_slice()) {
+        assert!((a / w.sqrt() - b).abs() < 1e-6, "{a} {b}");
+    }
+    let sface = pipeline(Preset::Sface).recognizer().chip(&img, &face, 0).unwrap();
+    let plain = facecore::Embedder::bundled(facecore::EmbedModel::Sface).unwrap().embed_chip(&sface).unwrap();
+    for (a, b) in v[..128].iter().zip(plain.as_slice()) {
+        assert!((a / 0.3f32.sqrt() - b).abs() < 1e-6, "{a} {b}");
+    }
 }
 
 #[test]
@@ -66,7 +89,7 @@ fn verify_decisions_equal_the_full_fusion() {
     let cascade = pipeline(Preset::Accurate);
     let full = cascade.clone().with_cascade(false);
     let faces = faces();
-    let mut first = 0;
+    let mut stages = [0usize; 3];
     for (i, (na, ia, fa)) in faces.iter().enumerate() {
         for (nb, ib, fb) in &faces[i + 1..] {
             let reference = full.verify_faces([ia, ib], [*fa, *fb], OperatingPoint::Fmr1e3).unwrap();
@@ -75,16 +98,20 @@ fn verify_decisions_equal_the_full_fusion() {
                 let t = op.threshold(cascade.recognizer().space()).unwrap();
                 let c = cascade.verify_faces([ia, ib], [*fa, *fb], op).unwrap();
                 assert_eq!(c.verification.same_person, reference.verification.similarity >= t, "{na} / {nb} at {}: {c:?}", op.name());
-                if c.stage == Stage::Full {
-                    assert_eq!(c.verification.similarity, reference.verification.similarity);
-                } else {
-                    first += 1;
+                match c.stage {
+                    Stage::Full => {
+                        assert_eq!(c.verification.similarity, reference.verification.similarity);
+                        stages[2] += 1;
+                    }
+                    Stage::Second => stages[1] += 1,
+                    _ => stages[0] += 1,
                 }
             }
         }
     }
-    // The cascade did decide some pairs alone (obama against the astronaut, for one).
-    assert!(first > 0);
+    // The cascade did decide some pairs with the first network alone (obama against the
+    // astronaut, for one) and some at the second stage.
+    assert!(stages[0] > 0 && stages[1] > 0, "{stages:?}");
 }
 
 #[test]
@@ -107,7 +134,7 @@ fn identify_decisions_equal_the_full_fusion() {
     let opts = EnrollOptions { quality: QualityConfig::NONE };
     cascade.enroll(&mut g, "obama", &image("obama.jpg"), &opts).unwrap();
     cascade.enroll(&mut g, "biden", &image("biden.jpg"), &opts).unwrap();
-    let mut stages = [0usize; 2];
+    let mut stages = [0usize; 3];
     for name in FIXTURES {
         let img = image(name);
         for op in OperatingPoint::ALL {
@@ -118,7 +145,11 @@ fn identify_decisions_equal_the_full_fusion() {
                 assert_eq!(r.stage, Stage::Full);
                 assert_eq!(c.face, r.face);
                 assert_eq!(name_of(&c.identity), name_of(&r.identity), "{name} at {}: {c:?} / {r:?}", op.name());
-                stages[usize::from(c.stage == Stage::Full)] += 1;
+                stages[match c.stage {
+                    Stage::First => 0,
+                    Stage::Second => 1,
+                    _ => 2,
+                }] += 1;
             }
         }
     }

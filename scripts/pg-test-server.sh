@@ -5,6 +5,9 @@
 #   scripts/pg-test-server.sh url     # prints the URL of the running server
 #   scripts/pg-test-server.sh stop    # stops the server and deletes its data directory
 #   scripts/pg-test-server.sh status  # exit 0 when it answers
+#   scripts/pg-test-server.sh install  # only installs the server (once); prints its bin dir
+#   scripts/pg-test-server.sh createdb NAME   # a new, empty database NAME (dropped first if it
+#                                             # exists) with `vector`; prints its URL
 #
 #   export FACECORE_PG_URL=$(scripts/pg-test-server.sh start)
 #   cargo test -p facecore --features postgres --test store_conformance
@@ -116,6 +119,19 @@ stop() {
   rm -rf "$DIR"
 }
 
+createdb() {
+  local bin port name=$1
+  [[ "$name" =~ ^[a-z_][a-z0-9_]*$ ]] || { echo "pg-test-server: database names are [a-z_][a-z0-9_]*, not '$name'" >&2; exit 2; }
+  bin=$(bin_dir)
+  url >/dev/null
+  port=$(cat "$DIR/port")
+  "$bin/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+    -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name" >/dev/null
+  "$bin/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d "$name" -v ON_ERROR_STOP=1 \
+    -c "CREATE EXTENSION IF NOT EXISTS vector" >/dev/null
+  echo "postgres://postgres@127.0.0.1:$port/$name"
+}
+
 status() {
   local bin
   bin=$(bin_dir)
@@ -127,5 +143,7 @@ case "${1:-}" in
   stop) stop ;;
   url) url ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|url|status" >&2; exit 2 ;;
+  createdb) createdb "${2:?usage: $0 createdb NAME}" ;;
+  install) bin_dir ;;
+  *) echo "usage: $0 start|stop|url|status|install|createdb NAME" >&2; exit 2 ;;
 esac

@@ -10,6 +10,13 @@ Contenders (each skipped with a note when its package is missing):
   OpenCV            cv2.FaceDetectorYN + cv2.FaceRecognizerSF on the same ONNX files
   face_recognition  dlib's HOG detector (upsample 1), 5-point predictor and ResNet
 
+With --lfw DIR (an LFW-layout folder with pairs.txt, e.g. ../shared/data/lfw-dev) it also
+compares the embedding cost per face over a verification run: `facecore eval lfw` (the CLI
+given by --facecore-cli, one thread) times every cascade stage on every face and prints the
+mean cost per face with the cascade at each operating point; OpenCV's FaceRecognizerSF
+(alignCrop + feature on YuNet's face nearest the centre, as the evaluation picks it) is timed
+on the same images before and after it, and the two OpenCV passes are averaged.
+
 Every round times one call of every contender, in a rotating order, so that machine load
 spreads over all of them alike; the table shows medians over the rounds. Every library runs
 on one thread (ORT intra/inter-op 1, cv2.setNumThreads(1), OMP_NUM_THREADS=1; facecore's
@@ -209,8 +216,21 @@ GROUPS = {
 }
 
 
+def cpu_line() -> str:
+    """The CPU model and the instruction sets the engines pick kernels by (from /proc/cpuinfo)."""
+    try:
+        lines = open("/proc/cpuinfo").read().splitlines()
+    except OSError:
+        return "CPU unknown"
+    cpu = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), "unknown CPU")
+    flags = next((l.split(":", 1)[1].split() for l in lines if l.startswith("flags")), [])
+    isa = ", ".join(f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile") if f in flags)
+    return f"CPU: {cpu}, {os.cpu_count()} logical CPUs ({isa or 'no AVX2'})"
+
+
 def report(cs: list[Contender], info: dict[str, Any], rss: dict[str, float]) -> None:
     print(f"image {info['image']} at {info['size']}; one thread; medians of interleaved rounds")
+    print(cpu_line())
     print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
     for s in info["skipped"]:
         print(f"skipped {s}")
@@ -235,6 +255,83 @@ def report(cs: list[Contender], info: dict[str, Any], rss: dict[str, float]) -> 
             print("|---|---:|---:|---|")
             for c in rows:
                 print(f"| {c.name} | {c.median():.2f} | {ref.median() / c.median():.2f} | {c.note} |")
+
+
+def lfw_images(root: Path, limit: int) -> list[Path]:
+    """The images of the first `limit` pairs of each fold half, as `facecore eval lfw --limit`."""
+    lines = (root / "pairs.txt").read_text().split("\n")
+    per = int(lines[0].split()[1])
+    seen: dict[tuple[int, bool], int] = {}
+    out: set[Path] = set()
+    body = [l.split() for l in lines[1:] if l.strip()]
+    for i, f in enumerate(body):
+        fold, same = i // (2 * per), len(f) == 3
+        seen[(fold, same)] = seen.get((fold, same), 0) + 1
+        if seen[(fold, same)] > limit:
+            continue
+        names = [(f[0], f[1]), (f[0], f[2])] if same else [(f[0], f[1]), (f[2], f[3])]
+        out.update(root / "lfw-deepfunneled" / n / f"{n}_{int(k):04d}.jpg" for n, k in names)
+    return sorted(out)
+
+
+def opencv_sface_per_face(images: list[Path], sface: str) -> tuple[float, int]:
+    """Mean ms of alignCrop + feature per face (YuNet's detection nearest the centre, untimed)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    yn = cv2.FaceDetectorYN.create(str(MODELS / "yunet_2023mar.onnx"), "", (320, 320), 0.3, 0.3, 5000)
+    sf = cv2.FaceRecognizerSF.create(sface, "")
+    total, n = 0.0, 0
+    for p in images:
+        img = cv2.imread(str(p))
+        h, w = img.shape[:2]
+        yn.setInputSize((w, h))
+        _, found = yn.detect(img)
+        if found is None or len(found) == 0:
+            continue
+        f = min(found, key=lambda r: (r[0] + r[2] / 2 - w / 2) ** 2 + (r[1] + r[3] / 2 - h / 2) ** 2)
+        t = time.perf_counter()
+        sf.feature(sf.alignCrop(img, f))
+        total += time.perf_counter() - t
+        n += 1
+    return total * 1e3 / max(n, 1), n
+
+
+def lfw_cost(args: argparse.Namespace) -> None:
+    """Embedding cost per face over the lfw verification run: facecore's cascade against OpenCV."""
+    import re
+
+    root = Path(args.lfw)
+    images = lfw_images(root, args.lfw_limit)
+    sface = args.opencv_sface or str(MODELS / "sface_2021dec.onnx")
+    before, faces_cv = opencv_sface_per_face(images, sface)
+    cmd = [args.facecore_cli, "eval", "lfw", "--root", str(root), "--pairs", str(root / "pairs.txt"), "--preset", "accurate",
+           "--limit", str(args.lfw_limit), "--threads", "1"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    after, _ = opencv_sface_per_face(images, sface)
+    cv_ms = (before + after) / 2
+    stages = re.search(r"cascade: per face, first stage .*? ([\d.]+) ms, second .*? ([\d.]+) ms, the rest .*? ([\d.]+) ms, full fusion ([\d.]+) ms", out)
+    print(f"\n**Embedding cost per face over the verification run** ({root}, {len(images)} images of the first "
+          f"{args.lfw_limit} pairs of each fold half; one thread; `{' '.join(cmd[1:])}`)\n")
+    if stages:
+        print(f"facecore stages, mean per face: dlib ResNet {stages[1]} ms, SFace {stages[2]} ms, mirrored chips {stages[3]} ms, "
+              f"full fusion {stages[4]} ms; OpenCV FaceRecognizerSF {before:.2f} ms before and {after:.2f} ms after\n")
+    print("| contender | operating point | faces needing SFace | needing the mirrored chips | mean ms per face | this / OpenCV |")
+    print("|---|---|---:|---:|---:|---:|")
+    for op in ("fmr1e-3", "fmr1e-4", "best-accuracy"):
+        m = re.search(rf"cascade {re.escape(op)}\s+faces needing the second network \(SFace\): ([\d.]+)% .*?the mirrored chips: ([\d.]+)% .*?mean embedding cost per face ([\d.]+) ms", out)
+        if m:
+            print(f"| facecore accurate, cascade | {op} | {m[1]}% | {m[2]}% | {m[3]} | {float(m[3]) / cv_ms:.2f} |")
+    if stages:
+        print(f"| facecore accurate, full fusion | | 100% | 100% | {stages[4]} | {float(stages[4]) / cv_ms:.2f} |")
+    print(f"| OpenCV FaceRecognizerSF (alignCrop + feature) | | | | {cv_ms:.2f} ({faces_cv} faces) | 1.00 |")
+    acc = re.search(r"lfw accuracy=([\d.]+)% std=([\d.]+) tar@fmr1e-3=([\d.]+)%", out)
+    if acc:
+        print(f"\nfacecore accurate on these pairs: accuracy {acc[1]}% ± {acc[2]}, TAR at FMR 1e-3 {acc[3]}% (full fusion; "
+              "the cascade's own decisions are in the eval output)")
+    for line in out.splitlines():
+        if line.startswith("cascade fmr1e-3") and "accuracy" in line:
+            print(line)
 
 
 def peak_rss_mib() -> float:
@@ -272,6 +369,9 @@ def main() -> int:
     ap.add_argument("--opencv-sface", help="another SFace file for OpenCV (default: models/sface_2021dec.onnx)")
     ap.add_argument("--malloc-defaults", action="store_true", help="keep glibc's malloc thresholds")
     ap.add_argument("--json", help="also write the medians here")
+    ap.add_argument("--lfw", help="also compare the embedding cost per face over this LFW-layout folder's verification run")
+    ap.add_argument("--lfw-limit", type=int, default=50, help="pairs per fold half for --lfw (as eval lfw --limit)")
+    ap.add_argument("--facecore-cli", default=str(ROOT / "target" / "debug" / "facecore"), help="the facecore CLI for --lfw")
     ap.add_argument("--only", help=argparse.SUPPRESS)
     args = ap.parse_args()
     reexec_if_needed(args)
@@ -291,6 +391,8 @@ def main() -> int:
             if v is not None:
                 rss[c.name] = v
     report(cs, info, rss)
+    if args.lfw:
+        lfw_cost(args)
     if args.json:
         data = {"info": info, "peak_rss_mib": rss, "median_ms": {f"{c.group}/{c.name}": c.median() for c in cs}}
         Path(args.json).write_text(json.dumps(data, indent=2))

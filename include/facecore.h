@@ -386,6 +386,29 @@ typedef enum facecore_liveness_unknown_reason {
 } facecore_liveness_unknown_reason;
 
 /**
+ * Which networks decided a face or a pair (`facecore_identified.stage`,
+ * `facecore_verified.stage`). Values are stable: new ones are appended.
+ */
+typedef enum facecore_stage {
+  /**
+   * The first network alone (the dlib ResNet on the unmirrored chip): its score was far
+   * enough from the threshold. Score and threshold are that network's cosine and the
+   * band bound it passed.
+   */
+  FACECORE_STAGE_FIRST = 1,
+  /**
+   * Both networks on the unmirrored chip (the unmirrored fusion), outside the second band.
+   */
+  FACECORE_STAGE_SECOND = 2,
+  /**
+   * The full embedding, compared with the operating point's calibrated threshold: the
+   * mirrored chips of both networks for `accurate` (turned faces always go here); the one
+   * stage of every other preset.
+   */
+  FACECORE_STAGE_FULL = 3,
+} facecore_stage;
+
+/**
  * An image decoded by facecore (JPEG or PNG, EXIF orientation applied), held as RGB.
  * Immutable once created: thread-safe, may be shared across threads.
  */
@@ -536,6 +559,78 @@ typedef struct facecore_match {
    */
   float score;
 } facecore_match;
+
+/**
+ * One face named by `facecore_pipeline_identify`.
+ */
+typedef struct facecore_identified {
+  /**
+   * The face: box, detector score, landmarks.
+   */
+  struct facecore_face face;
+  /**
+   * The best candidate: the person's id and score at the deciding stage (the identity when
+   * `known`, else the nearest person, for inspection). `id` FACECORE_NO_PERSON and `score`
+   * -INFINITY when the gallery is empty. The name: `facecore_gallery_person_name`.
+   */
+  struct facecore_match best;
+  /**
+   * Whether the face is `best.id`: true exactly when `best.score >= threshold`.
+   */
+  bool known;
+  /**
+   * What `best.score` was compared with: the operating point's calibrated threshold at
+   * FACECORE_STAGE_FULL; at the earlier stages the band bound it passed (upper for a
+   * known face, lower for an unknown one).
+   */
+  float threshold;
+  /**
+   * A `facecore_stage` value: which networks decided.
+   */
+  uint32_t stage;
+  /**
+   * Quality score of the face for recognition, 0..1 (size, sharpness, exposure, pose).
+   */
+  float quality;
+  /**
+   * Live score in 0..1 with a pipeline that checks liveness
+   * (`facecore_pipeline_with_liveness`) and a face it could judge, else NAN.
+   */
+  float live;
+  /**
+   * A `facecore_liveness_decision` value (LIVE or SPOOF) along with `live`;
+   * FACECORE_LIVENESS_DECISION_UNKNOWN when the face was not judged or not checked.
+   */
+  uint32_t liveness;
+} facecore_identified;
+
+/**
+ * The answer of `facecore_pipeline_verify`.
+ */
+typedef struct facecore_verified {
+  /**
+   * The pair's score at the deciding stage: the fused cosine at FACECORE_STAGE_FULL, the
+   * first network's cosine at FACECORE_STAGE_FIRST, the unmirrored fusion's at SECOND.
+   */
+  float similarity;
+  /**
+   * What `similarity` was compared with: the operating point's calibrated threshold at
+   * FACECORE_STAGE_FULL, else the band bound it passed.
+   */
+  float threshold;
+  /**
+   * Whether both faces are the same person: true exactly when `similarity >= threshold`.
+   */
+  bool same_person;
+  /**
+   * A `facecore_stage` value: which networks decided.
+   */
+  uint32_t stage;
+  /**
+   * The faces compared: the most confident face of each image.
+   */
+  struct facecore_face faces[2];
+} facecore_verified;
 
 /**
  * One plane of a `facecore_image_planes`: rows `stride` bytes apart; the last row needs only
@@ -1245,6 +1340,62 @@ enum facecore_status facecore_gallery_identify(const struct facecore_gallery *ga
                                                float threshold,
                                                struct facecore_match *out_best,
                                                bool *out_known);
+
+/**
+ * @brief Detects every face of `image` and names it against `gallery` at operating point
+ * `op` (a `facecore_operating_point`), in detection order (most confident first). With the
+ * `accurate` preset this runs the cascade: the dlib ResNet first, SFace and the mirrored
+ * chips only for faces it cannot decide (and for turned faces), so most faces cost a
+ * fraction of `facecore_pipeline_analyze`; the decisions equal the full fusion's on all but
+ * a calibrated sliver of faces (docs/performance.md). Other presets embed every face fully
+ * and search the gallery, as `facecore_gallery_identify` at `facecore_threshold` does.
+ *
+ * The results go to `results[0 .. *out_count - 1]`, one per face, in detection order (faces
+ * that cannot be aligned are skipped, as by `facecore_pipeline_analyze`). When `capacity` is less than the number of faces detected,
+ * no network beyond the detector runs, nothing is written to `results`, the call returns
+ * FACECORE_STATUS_BUFFER_TOO_SMALL and `*out_count` holds the number of faces detected
+ * (enough room for the results).
+ *
+ * The gallery is read under its lock, held while the recognition networks run (not during
+ * detection): searches of it from other threads go on, enrolments wait for the call. An
+ * empty gallery gives every face `known` false and `best.id` FACECORE_NO_PERSON. Errors:
+ * MODEL_MISMATCH for a gallery of another embedding space than the pipeline's,
+ * NO_THRESHOLD for a pipeline whose space has no calibrated thresholds (a custom
+ * embedder), INVALID_ARGUMENT for an unknown `op` or a bad image. Thread-safe.
+ *
+ * # Safety
+ * `pipeline` and `gallery` are live handles; `image` is valid; `results` is writable for
+ * `capacity` entries (NULL when 0); `out_count` is valid for one write.
+ */
+enum facecore_status facecore_pipeline_identify(const struct facecore_pipeline *pipeline,
+                                                const struct facecore_image *image,
+                                                const struct facecore_gallery *gallery,
+                                                uint32_t op,
+                                                struct facecore_identified *results,
+                                                size_t capacity,
+                                                size_t *out_count);
+
+/**
+ * @brief Are the most confident faces of `image_a` and `image_b` the same person, at
+ * operating point `op` (a `facecore_operating_point`)? With the `accurate` preset this runs
+ * the cascade (the dlib ResNet decides pairs far from the threshold with both faces near
+ * frontal; the others get SFace, then the mirrored chips); other presets compare the full
+ * embeddings, as `facecore_verify` does. `*out` receives the score, the threshold it was
+ * compared with, the decision, the stage and both faces.
+ *
+ * Errors: INVALID_ARGUMENT when an image holds no face (the message says which: "first
+ * image" or "second image"), for an unknown `op` or a bad image; NO_THRESHOLD for a
+ * pipeline whose space has no calibrated thresholds. Thread-safe.
+ *
+ * # Safety
+ * `pipeline` is a live handle; `image_a` and `image_b` are valid; `out` is valid for one
+ * write.
+ */
+enum facecore_status facecore_pipeline_verify(const struct facecore_pipeline *pipeline,
+                                              const struct facecore_image *image_a,
+                                              const struct facecore_image *image_b,
+                                              uint32_t op,
+                                              struct facecore_verified *out);
 
 /**
  * @brief Converts a frame given as separate planes to packed RGB in the caller's buffer, and

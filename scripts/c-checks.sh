@@ -129,7 +129,7 @@ ASAN_OPTIONS=detect_leaks=1 "$WORK/asan" --preset fast "$WORK/missing.jpg" && ex
 # The C tests of facecore-ffi/c-tests too (they also run under cargo test, without ASan).
 "$CC" -std=c99 -g -O1 -fsanitize=address -fno-omit-frame-pointer -Wall -Wextra -Werror \
   -I"$PREFIX/include" -o "$WORK/asan_tests" facecore-ffi/c-tests/tests/api.c facecore-ffi/c-tests/tests/reliability.c facecore-ffi/c-tests/tests/pixel_formats.c facecore-ffi/c-tests/tests/liveness.c facecore-ffi/c-tests/driver/run_tests.c \
-  facecore-ffi/c-tests/tests/stream.c \
+  facecore-ffi/c-tests/tests/stream.c facecore-ffi/c-tests/tests/identify.c \
   "$PREFIX/lib/libfacecore.a" -lpthread -ldl -lm -Wl,-z,noexecstack -Wl,--gc-sections
 mkdir -p "$WORK/tmp"
 ASAN_OPTIONS=detect_leaks=1 "$WORK/asan_tests" "$FIX" "$WORK/tmp"

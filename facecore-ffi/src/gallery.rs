@@ -35,7 +35,7 @@ pub struct facecore_gallery {
 handle!(facecore_gallery, 0x4643_4741_4C4C_5259, { gallery: RwLock<Gallery> });
 
 impl facecore_gallery {
-    fn read(&self) -> RwLockReadGuard<'_, Gallery> {
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Gallery> {
         // A panic while holding the lock cannot leave a gallery half-modified in a way that
         // breaks memory safety; keep serving it.
         self.gallery.read().unwrap_or_else(std::sync::PoisonError::into_inner)

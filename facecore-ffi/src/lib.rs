@@ -16,6 +16,7 @@
 mod boundary;
 mod detector;
 mod gallery;
+mod identify;
 mod image;
 mod limits;
 mod liveness;
@@ -30,6 +31,7 @@ use std::ffi::c_char;
 pub use crate::boundary::facecore_status;
 pub use crate::detector::*;
 pub use crate::gallery::*;
+pub use crate::identify::*;
 pub use crate::image::*;
 pub use crate::limits::*;
 pub use crate::liveness::*;

@@ -1,5 +1,5 @@
-/* Standalone driver for tests/api.c, tests/reliability.c, tests/pixel_formats.c and tests/liveness.c,
- * so the C tests can also run outside cargo: under
+/* Standalone driver for tests/api.c, tests/reliability.c, tests/pixel_formats.c, tests/liveness.c,
+ * tests/stream.c and tests/identify.c, so the C tests can also run outside cargo: under
  * AddressSanitizer or valgrind, linked against libfacecore.a (see scripts/c-checks.sh).
  *   run_tests FIXTURES_DIR TMP_DIR */
 #include <stdio.h>
@@ -16,6 +16,7 @@ int fc_test_pixel_formats(const char *fixtures_dir);
 int fc_test_liveness(const char *fixtures_dir);
 int fc_test_pipeline_liveness(const char *fixtures_dir);
 int fc_test_stream(const char *fixtures_dir); /* tests/stream.c */
+int fc_test_identify(const char *fixtures_dir); /* tests/identify.c */
 void fc_set_fixtures(const char *dir);
 
 int main(int argc, char **argv) {
@@ -30,7 +31,7 @@ int main(int argc, char **argv) {
     snprintf(yunet, sizeof yunet, "%s/../../facecore/models/yunet_2023mar.onnx", argv[1]);
     failures += fc_test_gallery_security(argv[2], yunet) + fc_test_threads(argv[2], 2) + fc_test_pixel_formats(argv[1]) +
                 fc_test_liveness(argv[1]) + fc_test_pipeline_liveness(argv[1]);
-    failures += fc_test_stream(argv[1]);
+    failures += fc_test_stream(argv[1]) + fc_test_identify(argv[1]);
     printf("C tests: %d failure(s)\n", failures);
     return failures == 0 ? 0 : 1;
 }

@@ -34,6 +34,23 @@ mod tests {
         fn fc_test_liveness(fixtures_dir: *const c_char) -> c_int;
         fn fc_test_pipeline_liveness(fixtures_dir: *const c_char) -> c_int;
         fn fc_test_stream(fixtures_dir: *const c_char) -> c_int;
+        fn fc_test_identify(fixtures_dir: *const c_char) -> c_int;
+        fn fc_identify_file(
+            path: *const c_char,
+            gallery_path: *const c_char,
+            preset: u32,
+            op: u32,
+            out: *mut facecore_ffi::facecore_identified,
+            capacity: usize,
+            count: *mut usize,
+        ) -> c_int;
+        fn fc_verify_files(
+            path_a: *const c_char,
+            path_b: *const c_char,
+            preset: u32,
+            op: u32,
+            out: *mut facecore_ffi::facecore_verified,
+        ) -> c_int;
         fn fc_stream_events(
             fixtures_dir: *const c_char,
             gallery_path: *const c_char,
@@ -349,6 +366,111 @@ mod tests {
         for (i, e) in expected.iter().enumerate() {
             // Debug formatting compares NaN scores as equal and every other field exactly.
             assert_eq!(format!("{:?}", events[i]), format!("{:?}", facecore_ffi::facecore_stream_event::from(e)), "event {i}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    /// Identify and verify on images from C (tests/identify.c): on every fixture and operating
+    /// point the cascade's decisions equal the full fusion's as a C caller computes it
+    /// (`facecore_pipeline_analyze` + `facecore_gallery_identify` / `facecore_verify`), with
+    /// the same score at the full stage; both people of two_people.jpg are named; NULLs, wrong
+    /// handles, unknown operating points, bad images, images without a face, too small arrays,
+    /// empty and foreign galleries, and an uncalibrated fusion (NO_THRESHOLD).
+    #[test]
+    fn c_identify_and_verify() {
+        let dir = CString::new(fixtures().to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        run("identify", || unsafe { fc_test_identify(dir.as_ptr()) });
+    }
+
+    /// `facecore_pipeline_identify` and `facecore_pipeline_verify` give the Rust API's
+    /// `FacePipeline::identify` and `verify` results field for field (faces, person, score,
+    /// threshold, stage, quality), and those decide like the full fusion
+    /// (`with_cascade(false)`).
+    #[test]
+    fn c_identify_and_verify_equal_the_rust_api() {
+        use facecore::{EnrollOptions, Gallery, Identity, Image, OperatingPoint, Preset, QualityConfig, Stage};
+        use facecore_ffi::{facecore_identified, facecore_stage, facecore_verified};
+        let pipeline = facecore::FacePipeline::from_preset(Preset::Accurate).unwrap();
+        let full = pipeline.clone().with_cascade(false);
+        let mut gallery = Gallery::new();
+        for (name, file) in [("obama", "obama.jpg"), ("biden", "biden.jpg")] {
+            let opts = EnrollOptions { quality: QualityConfig::NONE };
+            pipeline.enroll(&mut gallery, name, &Image::open(fixtures().join(file)).unwrap(), &opts).unwrap();
+        }
+        let (dir, _) = temp_dir("identify");
+        let path = dir.join("people.gallery");
+        gallery.save(&path).unwrap();
+        let gallery_c = CString::new(path.to_str().unwrap()).unwrap();
+        let stage_c = |s: Stage| match s {
+            Stage::First => facecore_stage::First as u32,
+            Stage::Second => facecore_stage::Second as u32,
+            _ => facecore_stage::Full as u32,
+        };
+        let ops = [(OperatingPoint::Fmr1e3, 0u32), (OperatingPoint::Fmr1e4, 1), (OperatingPoint::BestAccuracy, 2)];
+        let mut compared = 0;
+        for name in ["obama.jpg", "obama2.jpg", "biden.jpg", "two_people.jpg", "astronaut.png"] {
+            let img = Image::open(fixtures().join(name)).unwrap();
+            let file = CString::new(fixtures().join(name).to_str().unwrap()).unwrap();
+            for (op, op_c) in ops {
+                let expected = pipeline.identify(&img, &gallery, op).unwrap();
+                let reference = full.identify(&img, &gallery, op).unwrap();
+                // SAFETY: plain data; every field is overwritten by a successful call.
+                let mut out: [facecore_identified; 8] = unsafe { std::mem::zeroed() };
+                let mut count = 0usize;
+                run(name, || {
+                    // SAFETY: NUL-terminated paths; the array holds `out.len()` results.
+                    unsafe {
+                        fc_identify_file(
+                            file.as_ptr(),
+                            gallery_c.as_ptr(),
+                            facecore_preset::Accurate as u32,
+                            op_c,
+                            out.as_mut_ptr(),
+                            out.len(),
+                            &mut count,
+                        )
+                    }
+                });
+                assert_eq!(count, expected.len(), "{name}");
+                for ((c, e), r) in out.iter().zip(&expected).zip(&reference) {
+                    let (m, known) = match &e.identity {
+                        Identity::Known(m) => (Some(m), true),
+                        Identity::Unknown(m) => (m.as_ref(), false),
+                    };
+                    assert_eq!(c.face, facecore_face::from(&e.face), "{name}");
+                    assert_eq!(c.known, known, "{name} at {}", op.name());
+                    assert_eq!(c.best.id, m.map_or(0, |m| m.id.0), "{name}");
+                    assert_eq!(c.best.score.to_bits(), m.map_or(f32::NEG_INFINITY, |m| m.score).to_bits(), "{name}");
+                    assert_eq!(c.threshold.to_bits(), e.threshold.to_bits(), "{name}");
+                    assert_eq!(c.stage, stage_c(e.stage), "{name}");
+                    assert_eq!(c.quality.to_bits(), e.quality.score.to_bits(), "{name}");
+                    let reference_known = matches!(r.identity, Identity::Known(_));
+                    assert_eq!(known, reference_known, "{name} at {}: cascade {e:?} / full {r:?}", op.name());
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared >= 15, "{compared}");
+        for (a, b) in [("obama.jpg", "obama2.jpg"), ("obama.jpg", "biden.jpg"), ("two_people.jpg", "biden.jpg")] {
+            let (ia, ib) = (Image::open(fixtures().join(a)).unwrap(), Image::open(fixtures().join(b)).unwrap());
+            let (fa, fb) =
+                (CString::new(fixtures().join(a).to_str().unwrap()).unwrap(), CString::new(fixtures().join(b).to_str().unwrap()).unwrap());
+            for (op, op_c) in ops {
+                let e = pipeline.verify(&ia, &ib, op).unwrap();
+                let r = full.verify(&ia, &ib, op).unwrap();
+                // SAFETY: plain data, overwritten by a successful call.
+                let mut c: facecore_verified = unsafe { std::mem::zeroed() };
+                run(a, || {
+                    // SAFETY: NUL-terminated paths; `c` is valid for one write.
+                    unsafe { fc_verify_files(fa.as_ptr(), fb.as_ptr(), facecore_preset::Accurate as u32, op_c, &mut c) }
+                });
+                let v = e.verification;
+                assert_eq!(c.similarity.to_bits(), v.similarity.to_bits(), "{a} / {b}");
+                assert_eq!(c.threshold.to_bits(), v.threshold.to_bits(), "{a} / {b}");
+                assert_eq!((c.same_person, c.stage), (v.same_person, stage_c(e.stage)), "{a} / {b}");
+                assert_eq!(c.faces, [facecore_face::from(&e.faces[0]), facecore_face::from(&e.faces[1])], "{a} / {b}");
+                assert_eq!(v.same_person, r.verification.same_person, "{a} / {b} at {}: cascade {e:?} / full {r:?}", op.name());
+            }
         }
         let _ = std::fs::remove_dir_all(&dir);
     }

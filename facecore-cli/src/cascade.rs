@@ -432,14 +432,16 @@ fn calibrate_margin(
     }
     let top2 = |v: &[f32]| -> (f32, Option<f32>, usize) {
         let (p, b) = v.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (k, &s)| if s > b.1 { (k, s) } else { b });
-        let s2 = v.iter().enumerate().filter(|(k, _)| *k != p).map(|(_, &s)| s).fold(None, |m: Option<f32>, s| Some(m.map_or(s, |m| m.max(s))));
+        let s2 =
+            v.iter().enumerate().filter(|(k, _)| *k != p).map(|(_, &s)| s).fold(None, |m: Option<f32>, s| Some(m.map_or(s, |m| m.max(s))));
         (b, s2, p)
     };
     let mut probes = Vec::with_capacity(idx.len());
     for &i in idx {
         let mut s = [vec![f32::NEG_INFINITY; names.len()], vec![f32::NEG_INFINITY; names.len()]];
         let mut sf = vec![f32::NEG_INFINITY; names.len()];
-        let (first, second) = (get(i).first.as_ref().unwrap_or_else(|| unreachable!()), get(i).second.as_ref().unwrap_or_else(|| unreachable!()));
+        let (first, second) =
+            (get(i).first.as_ref().unwrap_or_else(|| unreachable!()), get(i).second.as_ref().unwrap_or_else(|| unreachable!()));
         for &j in idx.iter().filter(|&&j| j != i) {
             let p = pid[&people[j]];
             s[0][p] = s[0][p].max(part_score(rec, branch, first, &get(j).full));

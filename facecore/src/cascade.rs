@@ -198,8 +198,7 @@ mod tests {
                 let b = b.unwrap_or_else(|| unreachable!());
                 assert_eq!(b.first, "dlib-resnet-v1");
                 assert!(b.first_band.lo < b.first_band.hi && b.max_yaw > 0.0, "{b:?}");
-                let second = b.second_band.unwrap_or_else(|| panic!("no second band: {b:?}"));
-                assert!(second.lo < second.hi, "{b:?}");
+                assert!(b.second_band.is_some_and(|s| s.lo < s.hi), "{b:?}");
             }
         }
         assert!(CascadeBands::lookup("dlib-resnet-v1", CascadeMode::Verify, OperatingPoint::Fmr1e3).is_none());

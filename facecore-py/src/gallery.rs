@@ -27,6 +27,7 @@ use crate::errors::{Kind, invalid, new_err, to_py};
 use crate::recognizer::parse_op;
 
 mod args;
+mod identify;
 mod shared;
 use args::{Who, parse_key};
 use shared::Shared;

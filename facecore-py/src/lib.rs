@@ -10,6 +10,7 @@ mod convert;
 mod detector;
 mod errors;
 mod gallery;
+mod identify;
 mod limits;
 mod liveness;
 mod models;
@@ -29,6 +30,8 @@ fn _facecore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<recognizer::PyEmbedder>()?;
     m.add_class::<recognizer::PyPipeline>()?;
     m.add_class::<recognizer::PyVerification>()?;
+    m.add_class::<identify::PyIdentified>()?;
+    m.add_class::<identify::PyVerified>()?;
     m.add_class::<gallery::PyGallery>()?;
     m.add_class::<gallery::PyMatch>()?;
     m.add_class::<gallery::PyPerson>()?;

@@ -1,4 +1,5 @@
-//! `Recognizer`, `Pipeline`, `Verification` and the module-level matching functions.
+//! `Recognizer`, `Pipeline` (its `identify` and `verify_images` results are in `identify.rs`),
+//! `Verification` and the module-level matching functions.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use crate::convert::{PixelArgs, extract_vector, load, vec_to_numpy};
 use crate::detector::{PyDetector, PyFace, config};
 use crate::errors::to_py;
 use crate::gallery::PyGallery;
+use crate::identify::{PyIdentified, PyVerified};
 
 pub(crate) fn parse_preset(s: &str) -> PyResult<Preset> {
     s.parse::<Preset>().map_err(to_py)
@@ -359,6 +361,72 @@ impl PyPipeline {
         do_verify(a, b, self.inner.recognizer().space(), operating_point)
     }
 
+    /// Every face of `image` named against `gallery` at an operating point ("fmr1e-3" default,
+    /// "fmr1e-4", "best-accuracy"), in detection order (most confident first): a list of
+    /// `Identified` (box, landmarks, quality, name and person id or None, score, threshold,
+    /// stage). With the "accurate" preset this runs the cascade: the dlib ResNet first, SFace
+    /// and the mirrored chips only for faces it cannot decide (and for turned faces); the
+    /// decisions equal `gallery.identify(face.embedding)` on `analyze`'s faces but for a
+    /// calibrated sliver, at a fraction of the cost. Other presets embed every face fully.
+    ///
+    /// A gallery in PostgreSQL (`Gallery.connect`) gets the full embedding of every face and
+    /// the store's identify (stage "full"): the cascade's first stage scores one network's part
+    /// of each template, which the store's search does not offer.
+    ///
+    /// The GIL is released after the arguments are converted; an in-memory gallery's lock is
+    /// held (shared with other searches, enrolments wait) only while the recognition networks
+    /// run. `ModelMismatchError` for a gallery of another embedding space (or an empty one made
+    /// with another `space=`); an image without a face gives an empty list.
+    #[pyo3(signature = (image, gallery, *, operating_point = "fmr1e-3", channel_order = "rgb", pixel_format = None, color_range = "limited", width = None, height = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn identify(
+        &self,
+        py: Python<'_>,
+        image: &Bound<'_, PyAny>,
+        gallery: &PyGallery,
+        operating_point: &str,
+        channel_order: &str,
+        pixel_format: Option<&str>,
+        color_range: &str,
+        width: Option<u32>,
+        height: Option<u32>,
+    ) -> PyResult<Vec<PyIdentified>> {
+        let op = parse_op(operating_point)?;
+        let img = load(py, image, &PixelArgs { channel_order, pixel_format, color_range, width, height })?;
+        gallery.check_space(py, self.inner.recognizer().space())?;
+        let found = gallery.identify_image(py, &self.inner, &img, op)?;
+        let live = self.live_threshold();
+        Ok(found.into_iter().map(|f| PyIdentified::new(f, live)).collect())
+    }
+
+    /// Are the most confident faces of `image_a` and `image_b` the same person, at an
+    /// operating point? A `Verified` (similarity, threshold, same_person, stage, faces). With
+    /// the "accurate" preset this runs the cascade (the dlib ResNet decides pairs far from the
+    /// threshold with both faces near frontal); other presets compare the full embeddings, as
+    /// `verify(a.embedding, b.embedding)` does. The pixel keywords apply to both images.
+    /// `InvalidInputError` naming the image ("first image" or "second image") without a face.
+    /// (`verify(a, b)` compares two embeddings.)
+    #[pyo3(signature = (image_a, image_b, *, operating_point = "fmr1e-3", channel_order = "rgb", pixel_format = None, color_range = "limited", width = None, height = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn verify_images(
+        &self,
+        py: Python<'_>,
+        image_a: &Bound<'_, PyAny>,
+        image_b: &Bound<'_, PyAny>,
+        operating_point: &str,
+        channel_order: &str,
+        pixel_format: Option<&str>,
+        color_range: &str,
+        width: Option<u32>,
+        height: Option<u32>,
+    ) -> PyResult<PyVerified> {
+        let op = parse_op(operating_point)?;
+        let args = PixelArgs { channel_order, pixel_format, color_range, width, height };
+        let (a, b) = (load(py, image_a, &args)?, load(py, image_b, &args)?);
+        let v = py.detach(|| self.inner.verify(&a, &b, op)).map_err(to_py)?;
+        Ok(PyVerified::from(v))
+    }
+
     /// The calibrated similarity threshold of this pipeline's space.
     #[pyo3(signature = (*, operating_point = "fmr1e-3"))]
     fn threshold(&self, operating_point: &str) -> PyResult<f32> {
@@ -386,8 +454,13 @@ impl PyPipeline {
 }
 
 impl PyPipeline {
+    /// The liveness threshold faces are judged at (0 when the pipeline does not check it).
+    fn live_threshold(&self) -> f32 {
+        self.inner.liveness().map_or(0.0, |(_, op)| op.threshold())
+    }
+
     fn face(&self, f: facecore::AnalyzedFace) -> PyFace {
-        let threshold = self.inner.liveness().map_or(0.0, |(_, op)| op.threshold());
+        let threshold = self.live_threshold();
         PyFace {
             face: f.face,
             embedding: Some(Arc::from(f.embedding.as_slice())),

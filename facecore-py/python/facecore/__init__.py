@@ -4,6 +4,10 @@
 >>> pipe = facecore.Pipeline()                      # preset="accurate"
 >>> faces = pipe.analyze("group.jpg")               # or a numpy uint8 (H, W, 3) RGB array
 >>> faces[0].bbox, faces[0].score, faces[0].landmarks.shape, faces[0].embedding.shape
+>>> gallery = facecore.Gallery(space=pipe.space)
+>>> pipe.enroll(gallery, "obama", "obama.jpg")
+>>> [(f.name, f.score, f.stage) for f in pipe.identify("group.jpg", gallery)]   # name or None
+>>> pipe.verify_images("a.jpg", "b.jpg").same_person
 
 Images are numpy uint8 arrays (H, W, 3) RGB by default (``channel_order="bgr"`` for OpenCV
 frames), (H, W, 4) and (H, W) grey, in any memory layout; paths (``str``/``os.PathLike``),
@@ -47,6 +51,7 @@ from ._facecore import (
     Embedder,
     Face,
     Gallery,
+    Identified,
     Liveness,
     LivenessResult,
     Match,
@@ -58,6 +63,7 @@ from ._facecore import (
     StreamEvent,
     TrackInfo,
     Verification,
+    Verified,
     __version__,
     limits,
     load_image,
@@ -83,6 +89,7 @@ __all__ = [
     "Gallery",
     "GalleryError",
     "GalleryKeyError",
+    "Identified",
     "ImageDecodeError",
     "InferenceError",
     "InvalidInputError",
@@ -104,6 +111,7 @@ __all__ = [
     "StreamEvent",
     "TrackInfo",
     "Verification",
+    "Verified",
     "__version__",
     "limits",
     "load_image",

@@ -23,6 +23,7 @@ _ChannelOrder: TypeAlias = Literal["rgb", "bgr"]
 _PixelFormat: TypeAlias = Literal["rgb", "bgr", "rgba", "bgra", "gray", "nv12", "nv21", "i420", "yuyv"]
 _ColorRange: TypeAlias = Literal["limited", "full"]
 _LivenessOp: TypeAlias = Literal["default", "strict"] | float
+_Stage: TypeAlias = Literal["first", "second", "full"]
 _ArrayLike1: TypeAlias = npt.ArrayLike
 
 @final
@@ -145,6 +146,46 @@ class Verification:
     def __bool__(self) -> bool: ...
 
 @final
+class Identified:
+    @property
+    def face(self) -> Face: ...
+    @property
+    def bbox(self) -> tuple[float, float, float, float]: ...
+    @property
+    def landmarks(self) -> npt.NDArray[np.float32]: ...
+    @property
+    def quality(self) -> Quality: ...
+    @property
+    def known(self) -> bool: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def person(self) -> int | None: ...
+    @property
+    def score(self) -> float | None: ...
+    @property
+    def candidate(self) -> Match | None: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def stage(self) -> _Stage: ...
+    def __bool__(self) -> bool: ...
+
+@final
+class Verified:
+    @property
+    def similarity(self) -> float: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def same_person(self) -> bool: ...
+    @property
+    def stage(self) -> _Stage: ...
+    @property
+    def faces(self) -> tuple[Face, Face]: ...
+    def __bool__(self) -> bool: ...
+
+@final
 class Pipeline:
     def __new__(
         cls,
@@ -214,6 +255,30 @@ class Pipeline:
         height: int | None = None,
     ) -> list[Face]: ...
     def verify(self, a: _ArrayLike1, b: _ArrayLike1, *, operating_point: str = "fmr1e-3") -> Verification: ...
+    def identify(
+        self,
+        image: _ImageLike,
+        gallery: Gallery,
+        *,
+        operating_point: str = "fmr1e-3",
+        channel_order: _ChannelOrder | str = "rgb",
+        pixel_format: _PixelFormat | str | None = None,
+        color_range: _ColorRange | str = "limited",
+        width: int | None = None,
+        height: int | None = None,
+    ) -> list[Identified]: ...
+    def verify_images(
+        self,
+        image_a: _ImageLike,
+        image_b: _ImageLike,
+        *,
+        operating_point: str = "fmr1e-3",
+        channel_order: _ChannelOrder | str = "rgb",
+        pixel_format: _PixelFormat | str | None = None,
+        color_range: _ColorRange | str = "limited",
+        width: int | None = None,
+        height: int | None = None,
+    ) -> Verified: ...
     def threshold(self, *, operating_point: str = "fmr1e-3") -> float: ...
     @property
     def space(self) -> str: ...

@@ -55,6 +55,10 @@ run_example() { # binary [runner...]
   "$@" "$bin" --preset fast --gallery "$g" --threshold "$THRESHOLD" "$FIX/two_people.jpg" | tee "$WORK/out.txt"
   grep -q -- "-> obama" "$WORK/out.txt" && grep -q -- "-> biden" "$WORK/out.txt" \
     || { echo "error: $bin did not identify both people" >&2; exit 1; }
+  # Without --threshold: facecore_pipeline_identify at the FMR 1e-3 operating point.
+  "$@" "$bin" --preset fast --gallery "$g" "$FIX/two_people.jpg" | tee "$WORK/out.txt"
+  grep -q -- "-> obama (.*stage)" "$WORK/out.txt" && grep -q -- "-> biden (.*stage)" "$WORK/out.txt" \
+    || { echo "error: $bin did not identify both people with facecore_pipeline_identify" >&2; exit 1; }
 }
 run_example "$static_bin"
 run_example "$shared_bin"

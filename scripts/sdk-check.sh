@@ -25,6 +25,9 @@ identify() { # binary [extra args]: enrol two people, both must be named in two_
   "$bin" "$@" --preset fast --gallery "$g" --threshold 0.5 "$FIX/two_people.jpg" | tee "$WORK/out.txt"
   grep -q -- "-> obama" "$WORK/out.txt" && grep -q -- "-> biden" "$WORK/out.txt" ||
     { echo "FAIL: $bin did not identify both people" >&2; exit 1; }
+  "$bin" "$@" --preset fast --gallery "$g" "$FIX/two_people.jpg" | tee "$WORK/out.txt"
+  grep -q -- "-> obama (.*stage)" "$WORK/out.txt" && grep -q -- "-> biden (.*stage)" "$WORK/out.txt" ||
+    { echo "FAIL: $bin did not identify both people with facecore_pipeline_identify" >&2; exit 1; }
 }
 
 found=0

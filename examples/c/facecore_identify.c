@@ -7,7 +7,10 @@
  * Options:
  *   --gallery FILE     gallery file (default facecore.gallery; created by --enroll)
  *   --preset NAME      accurate (default), fast, dlib or sface
- *   --threshold T      cosine threshold; default: the calibrated FMR 1e-3 threshold
+ *   --threshold T      cosine threshold (then every face gets the full embedding and a gallery
+ *                      search); default: facecore_pipeline_identify at the calibrated FMR 1e-3
+ *                      operating point, which with the accurate preset runs the cascade (most
+ *                      faces decided by one or two of the four network runs)
  *   --raw W H FORMAT   IMAGE is a raw frame: W x H pixels, packed rows, FORMAT one of
  *                      rgb, bgr, rgba, bgra, gray
  *   --models DIR       model files from DIR (`facecore models export DIR`), for a library
@@ -155,6 +158,37 @@ int main(int argc, char **argv) {
     if (s == FACECORE_STATUS_NOT_FOUND && enroll_name) s = facecore_gallery_new(&gallery);
     if (s != FACECORE_STATUS_OK) { rc = fail("loading the gallery", s); goto out; }
 
+    if (!enroll_name && !have_threshold) {
+        /* Identify at the operating point: the pipeline detects, embeds (with the cascade for
+         * the accurate preset) and searches the gallery in one call. */
+        facecore_identified found[MAX_FACES];
+        size_t count = 0;
+        s = facecore_pipeline_identify(pipeline, &image, gallery, FACECORE_OPERATING_POINT_FMR1E3, found, MAX_FACES, &count);
+        if (s == FACECORE_STATUS_BUFFER_TOO_SMALL) {
+            fprintf(stderr, "facecore_identify: %zu faces, only %d handled\n", count, MAX_FACES);
+            rc = 1;
+            goto out;
+        }
+        if (s != FACECORE_STATUS_OK) { rc = fail("identifying", s); goto out; }
+        printf("%zu face(s) in %s, %zu people in %s, operating point FMR 1e-3\n", count, image_path, facecore_gallery_len(gallery), gallery_path);
+        for (size_t i = 0; i < count; i++) {
+            const facecore_identified *r = &found[i];
+            const char *stage = r->stage == FACECORE_STAGE_FIRST ? "first" : r->stage == FACECORE_STAGE_SECOND ? "second" : "full";
+            char name[256] = "?";
+            size_t name_size = 0;
+            if (r->best.id != FACECORE_NO_PERSON) {
+                s = facecore_gallery_person_name(gallery, r->best.id, name, sizeof name, &name_size);
+                if (s != FACECORE_STATUS_OK && s != FACECORE_STATUS_BUFFER_TOO_SMALL) { rc = fail("reading a name", s); goto out; }
+            }
+            printf("face %zu: box x=%.0f y=%.0f w=%.0f h=%.0f score=%.2f -> ", i, r->face.x, r->face.y, r->face.width, r->face.height, r->face.score);
+            if (r->known) printf("%s (%.3f, %s stage)\n", name, r->best.score, stage);
+            else if (r->best.id != FACECORE_NO_PERSON) printf("unknown (closest %s, %.3f, %s stage)\n", name, r->best.score, stage);
+            else printf("unknown (empty gallery)\n");
+        }
+        rc = 0;
+        goto out;
+    }
+
     facecore_face faces[MAX_FACES];
     size_t count = 0;
     embeddings = malloc(sizeof(float) * MAX_FACES * dim);
@@ -177,10 +211,6 @@ int main(int argc, char **argv) {
         goto out;
     }
 
-    if (!have_threshold) {
-        s = facecore_threshold(space, FACECORE_OPERATING_POINT_FMR1E3, &threshold);
-        if (s != FACECORE_STATUS_OK) { rc = fail("looking up the threshold (pass --threshold)", s); goto out; }
-    }
     printf("%zu face(s) in %s, %zu people in %s, threshold %.3f\n", count, image_path, facecore_gallery_len(gallery), gallery_path, threshold);
     for (size_t i = 0; i < count; i++) {
         const facecore_face *f = &faces[i];

@@ -450,19 +450,9 @@ fn known_people(pipeline: &FacePipeline, dir: &Path) -> AnyResult<Gallery> {
     Ok(g)
 }
 
-/// Reads a gallery key file: 64 hex digits (what `keygen` writes; surrounding whitespace
-/// ignored) or 32 raw bytes.
+/// Reads a gallery key file ([`GalleryKey::from_key_file`]).
 fn read_key(path: &Path) -> AnyResult<GalleryKey> {
-    let bytes = facecore::limits::read_file("key file", path, 1024)?;
-    let text = std::str::from_utf8(&bytes).map(str::trim).unwrap_or("");
-    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let raw: Vec<u8> = (0..32).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16)).collect::<Result<_, _>>()?;
-        return Ok(GalleryKey::from_bytes(&raw)?);
-    }
-    if bytes.len() == 32 {
-        return Ok(GalleryKey::from_bytes(&bytes)?);
-    }
-    Err(format!("{}: a key file holds 64 hex digits or 32 raw bytes", path.display()).into())
+    Ok(GalleryKey::from_key_file(path)?)
 }
 
 fn keygen(path: &Path) -> AnyResult {

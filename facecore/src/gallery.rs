@@ -126,6 +126,29 @@ impl GalleryKey {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// A key from a key file: 64 hex digits (what `facecore keygen` writes; surrounding
+    /// whitespace ignored) or 32 raw bytes.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be read, [`Error::LimitExceeded`] for a file over
+    /// 1 KiB, [`Error::InvalidInput`] for anything but those two forms.
+    pub fn from_key_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = zeroize::Zeroizing::new(limits::read_file("key file", path, 1024)?);
+        let text = std::str::from_utf8(&bytes).map(str::trim).unwrap_or("");
+        if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let mut k = zeroize::Zeroizing::new([0u8; 32]);
+            for (i, b) in k.iter_mut().enumerate() {
+                *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|e| Error::input("key file", e.to_string()))?;
+            }
+            return Ok(GalleryKey(k));
+        }
+        if bytes.len() == 32 {
+            return Self::from_bytes(&bytes);
+        }
+        Err(Error::input("key file", format!("{}: a key file holds 64 hex digits or 32 raw bytes", path.display())))
+    }
 }
 
 /// People with one or more embeddings each, all from one embedding space.
@@ -761,6 +784,26 @@ mod tests {
         let d = std::env::temp_dir().join(format!("facecore-gallery-{tag}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn key_files_hold_hex_or_raw_bytes() {
+        let dir = temp_dir("keyfile");
+        let key: Vec<u8> = (0u8..32).map(|i| i.wrapping_mul(37)).collect();
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        let path = dir.join("k");
+        for content in [format!("{hex}\n").into_bytes(), format!("  {}  ", hex.to_uppercase()).into_bytes(), key.clone()] {
+            std::fs::write(&path, &content).unwrap();
+            assert_eq!(GalleryKey::from_key_file(&path).unwrap().as_bytes()[..], key[..]);
+        }
+        for bad in [hex.as_bytes()[..62].to_vec(), vec![0u8; 31], format!("{}zz", &hex[..62]).into_bytes()] {
+            std::fs::write(&path, &bad).unwrap();
+            assert!(matches!(GalleryKey::from_key_file(&path), Err(Error::InvalidInput { .. })));
+        }
+        std::fs::write(&path, vec![b'0'; 2048]).unwrap();
+        assert!(matches!(GalleryKey::from_key_file(&path), Err(Error::LimitExceeded { .. })));
+        assert!(matches!(GalleryKey::from_key_file(dir.join("missing")), Err(Error::Io { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Re-seals a modified body with a valid checksum.
